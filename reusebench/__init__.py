@@ -1,0 +1,1 @@
+"""reusebench: metrics of trained models for reuse."""

@@ -1,0 +1,5 @@
+import sys
+
+from reusebench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,119 @@
+"""Pairwise metrics (Eq. 4 and 9) between runs that differ in exactly one key.
+
+- ``data`` pairs differ only in init: a = the random-init run, b = a pretrained one;
+  G_init = M_er(a) - M_er(b), D_init(data) = Σ over common epochs of H_test(a) - H_test(b).
+- ``graph`` pairs differ only in arch: a, b in sorted arch order;
+  D_init(graph) = Σ over common epochs of H_test(a) - H_test(b).
+Runs without a partner are returned in a separate table with the reason.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from reusebench.curves import RUN_KEYS
+from reusebench.metrics import masked_sum
+
+RANDOM_INIT = "random"
+PAIR_COLUMNS = ("kind", "run_id_a", "run_id_b", "study", "dataset", "arch_a", "arch_b",
+                "init_a", "init_b", "lr", "seed", "device", "n_common_epochs", "g_init",
+                "d_init")
+UNPAIRED_COLUMNS = ("kind", "run_id", "reason")
+_DENSE_CELLS = 50_000_000  # runs × distinct epochs above which pairs are summed by a merge
+_CHUNK_PAIRS = 20_000
+
+
+def pair_metrics(curves: pd.DataFrame,
+                 run_metrics: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The pairs table and the unpaired-runs table for a validated curve table."""
+    data_pairs, data_unpaired = _pairs_differing_in(run_metrics, "init")
+    graph_pairs, graph_unpaired = _pairs_differing_in(run_metrics, "arch")
+    pairs = pd.concat([data_pairs.assign(kind="data"), graph_pairs.assign(kind="graph")],
+                      ignore_index=True)
+    m_er = run_metrics["m_er"].to_numpy(dtype="float64")
+    is_data = pairs["kind"] == "data"
+    pairs["g_init"] = np.where(is_data, m_er[pairs["row_a"]] - m_er[pairs["row_b"]], np.nan)
+    summed = _summed_test_loss_difference(curves, pairs)
+    pairs["n_common_epochs"] = summed["n_common_epochs"].to_numpy()
+    pairs["d_init"] = summed["d_init"].to_numpy()
+    unpaired = pd.concat([data_unpaired.assign(kind="data"),
+                          graph_unpaired.assign(kind="graph")], ignore_index=True)
+    return (pairs.reindex(columns=PAIR_COLUMNS),
+            unpaired.reindex(columns=UNPAIRED_COLUMNS))
+
+
+def _pairs_differing_in(runs: pd.DataFrame, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    others = [column for column in RUN_KEYS if column != key]
+    # integer ranks and row numbers: string comparisons and isin are slow in pandas 3
+    keyed = runs[["run_id", *RUN_KEYS]].assign(rank=pd.factorize(runs[key], sort=True)[0],
+                                               row=np.arange(len(runs)))
+    if key == "init":
+        left = keyed[keyed["init"] == RANDOM_INIT]
+        right = keyed[keyed["init"] != RANDOM_INIT]
+    else:
+        left = right = keyed
+    merged = left.merge(right, on=others, suffixes=("_a", "_b"))
+    if key == "arch":
+        merged = merged[merged["rank_a"] < merged["rank_b"]]
+    shared = "arch" if key == "init" else "init"
+    merged[f"{shared}_a"] = merged[f"{shared}_b"] = merged[shared]
+    pairs = merged.sort_values(["row_a", "row_b"]).reset_index(drop=True)
+    partnered = np.zeros(len(keyed), dtype=bool)
+    partnered[pairs["row_a"].to_numpy()] = partnered[pairs["row_b"].to_numpy()] = True
+    lonely = keyed[~partnered]
+    unpaired = pd.DataFrame({"run_id": lonely["run_id"].to_numpy(),
+                             "reason": _reason(key, lonely)})
+    return pairs[[*PAIR_COLUMNS[1:-3], "row_a", "row_b"]], unpaired
+
+
+def _reason(key: str, lonely: pd.DataFrame) -> np.ndarray:
+    if key == "arch":
+        return np.full(len(lonely), "no run of another arch with the same other keys")
+    missing_pretrained = "no pretrained-init run with the same other keys"
+    missing_random = f"no init={RANDOM_INIT} run with the same other keys"
+    return np.where(lonely["init"] == RANDOM_INIT, missing_pretrained, missing_random)
+
+
+def _summed_test_loss_difference(curves: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Σ over the epochs both runs have of H_test(a) - H_test(b), and how many there are."""
+    run_codes, run_ids = pd.factorize(curves["run_id"])
+    epochs, epoch_codes = np.unique(curves["epoch"].to_numpy(), return_inverse=True)
+    if len(run_ids) * len(epochs) > _DENSE_CELLS:
+        return _summed_by_merge(curves, pairs)
+    # row numbers of the curve matrix for each pair member (ids are unique per run)
+    loss = np.full((len(run_ids), len(epochs)), np.nan)
+    loss[run_codes, epoch_codes] = curves["test_loss"].to_numpy(dtype="float64")
+    present = np.zeros(loss.shape, dtype=bool)
+    present[run_codes, epoch_codes] = True
+    row_of = pd.Index(run_ids)
+    rows_a = row_of.get_indexer(pairs["run_id_a"])
+    rows_b = row_of.get_indexer(pairs["run_id_b"])
+    counts = np.zeros(len(pairs), dtype="int64")
+    sums = np.zeros(len(pairs))
+    for chunk in np.array_split(np.arange(len(pairs)), max(1, len(pairs) // _CHUNK_PAIRS)):
+        common = present[rows_a[chunk]] & present[rows_b[chunk]]
+        counts[chunk] = common.sum(axis=1)
+        with np.errstate(invalid="ignore"):  # inf - inf is NaN, and NaN is the answer there
+            difference = loss[rows_a[chunk]] - loss[rows_b[chunk]]
+        sums[chunk] = masked_sum(difference, common)
+    return pd.DataFrame({"n_common_epochs": counts,
+                         "d_init": np.where(counts > 0, sums, np.nan)})
+
+
+def _summed_by_merge(curves: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """The same sums for tables whose epochs are too many and sparse for a dense matrix."""
+    losses = curves[["run_id", "epoch", "test_loss"]]
+    joined = (pairs[["run_id_a", "run_id_b"]].reset_index(names="pair")
+              .merge(losses.rename(columns={"run_id": "run_id_a", "test_loss": "loss_a"}),
+                     on="run_id_a")
+              .merge(losses.rename(columns={"run_id": "run_id_b", "test_loss": "loss_b"}),
+                     on=["run_id_b", "epoch"]))
+    difference = joined["loss_a"] - joined["loss_b"]
+    grouped = difference.groupby(joined["pair"])
+    broken = (~np.isfinite(difference)).groupby(joined["pair"]).any()
+    result = pd.DataFrame({"n_common_epochs": grouped.size(),
+                           "d_init": grouped.sum().where(~broken)})
+    result = result.reindex(range(len(pairs)))
+    result["n_common_epochs"] = result["n_common_epochs"].fillna(0).astype("int64")
+    return result.reset_index(drop=True)

@@ -1,0 +1,52 @@
+"""The metric stage as one call: curve files in, per-run / pairs / unpaired tables out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from reusebench.curves import read_many
+from reusebench.io import atomic_write_all
+from reusebench.metrics import DEFAULT_DELTA, DEFAULT_FIT_POINTS, per_run_metrics
+from reusebench.pairs import pair_metrics
+
+TABLE_NAMES = ("metrics", "pairs", "unpaired")
+
+
+def metric_tables(curves: pd.DataFrame, delta: int = DEFAULT_DELTA,
+                  fit_points: Sequence[int] = DEFAULT_FIT_POINTS) -> dict[str, pd.DataFrame]:
+    """Per-run metrics, the pairs table and the unpaired runs of a validated curve table."""
+    run_metrics = per_run_metrics(curves, delta, fit_points)
+    pairs, unpaired = pair_metrics(curves, run_metrics)
+    return {"metrics": run_metrics, "pairs": pairs, "unpaired": unpaired}
+
+
+def table_paths(out_dir: str | Path) -> dict[str, list[Path]]:
+    """Where each table is written: ``OUT/NAME.csv`` and ``OUT/NAME.parquet``."""
+    out_dir = Path(out_dir)
+    return {name: [out_dir / f"{name}.csv", out_dir / f"{name}.parquet"] for name in TABLE_NAMES}
+
+
+def write_metric_tables(tables: dict[str, pd.DataFrame], out_dir: str | Path) -> list[Path]:
+    """Write every table as CSV and Parquet; all files appear or none does."""
+    writes = {}
+    for name, paths in table_paths(out_dir).items():
+        table = tables[name]
+        for path in paths:
+            if path.suffix == ".csv":
+                writes[path] = lambda tmp, table=table: table.to_csv(tmp, index=False)
+            else:
+                writes[path] = lambda tmp, table=table: table.to_parquet(tmp, index=False)
+    atomic_write_all(writes)
+    return list(writes)
+
+
+def compute_metric_files(curve_paths: Sequence[str | Path], out_dir: str | Path,
+                         delta: int = DEFAULT_DELTA,
+                         fit_points: Sequence[int] = DEFAULT_FIT_POINTS) -> dict[str, pd.DataFrame]:
+    """Read curve files, compute every metric, write the tables; returns the tables."""
+    tables = metric_tables(read_many(curve_paths), delta, fit_points)
+    write_metric_tables(tables, out_dir)
+    return tables

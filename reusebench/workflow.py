@@ -1,0 +1,36 @@
+"""Glue for the scripts that Snakemake rules call: logging to the rule's log file."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+
+from reusebench.errors import InputError
+
+
+@contextlib.contextmanager
+def logged(log_path: str | Path) -> Iterator[logging.Logger]:
+    """Send prints, warnings and errors of the block to the rule's log file.
+
+    Bad input is logged as its one sentence; any other error with its traceback.
+    """
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w", buffering=1) as stream, contextlib.redirect_stdout(stream), \
+            contextlib.redirect_stderr(stream):
+        logging.basicConfig(stream=stream, level=logging.INFO, force=True,
+                            format="%(asctime)s %(levelname)s %(message)s")
+        logging.captureWarnings(True)
+        try:
+            yield logging.getLogger("reusebench")
+        except InputError as error:
+            print(f"error: {error}", file=stream)
+            print(f"error: {error}", file=sys.__stderr__)
+            raise SystemExit(2) from None
+        except Exception:
+            traceback.print_exc(file=stream)
+            raise

@@ -1,0 +1,13 @@
+"""Rule metrics: per-run and pairwise metrics of every curve table of a study."""
+
+from pathlib import Path
+
+from reusebench.tables import compute_metric_files
+from reusebench.workflow import logged
+
+with logged(snakemake.log[0]) as log:
+    out_dir = Path(snakemake.output.metrics_csv).parent
+    tables = compute_metric_files(snakemake.input, out_dir, snakemake.params.delta,
+                                  snakemake.params.fit_points)
+    for name, table in tables.items():
+        log.info("%s: %d rows", name, len(table))

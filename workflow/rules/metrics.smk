@@ -1,0 +1,20 @@
+rule metrics:
+    """Per-run metrics (Eq. 1-8), pairs (Eq. 4, 9) and unpaired runs of one study."""
+    input:
+        curve_files,
+    output:
+        metrics_csv="results/metrics/{study}/metrics.csv",
+        metrics_parquet="results/metrics/{study}/metrics.parquet",
+        pairs_csv="results/metrics/{study}/pairs.csv",
+        pairs_parquet="results/metrics/{study}/pairs.parquet",
+        unpaired_csv="results/metrics/{study}/unpaired.csv",
+        unpaired_parquet="results/metrics/{study}/unpaired.parquet",
+    params:
+        delta=config["metrics"]["delta"],
+        fit_points=config["metrics"]["fit_points"],
+    log:
+        "results/logs/metrics/{study}.log",
+    conda:
+        "../../envs/reusebench.yaml"
+    script:
+        "../../scripts/metrics.py"
