@@ -14,6 +14,7 @@ validate_config(config, "config/config.schema.yaml")
 
 include: "workflow/rules/curves.smk"
 include: "workflow/rules/metrics.smk"
+include: "workflow/rules/nasbench.smk"
 include: "workflow/rules/report.smk"
 
 

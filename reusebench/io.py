@@ -9,14 +9,22 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], object]) -> None:
-    """Call ``write(tmp_path)`` and move the result onto ``path`` only if it succeeded."""
-    path = Path(path)
+def _reserve(path: Path) -> Path:
+    """A hidden temporary file beside ``path``, with the permissions a new file would get."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix,
                                         dir=path.parent)
     os.close(handle)
-    tmp = Path(tmp_name)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp makes 0600 files
+    return Path(tmp_name)
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> None:
+    """Call ``write(tmp_path)`` and move the result onto ``path`` only if it succeeded."""
+    path = Path(path)
+    tmp = _reserve(path)
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -30,11 +38,7 @@ def atomic_write_all(writes: dict[Path, Callable[[Path], object]]) -> None:
     staged: dict[Path, Path] = {}
     try:
         for path, write in writes.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix,
-                                                dir=path.parent)
-            os.close(handle)
-            staged[path] = Path(tmp_name)
+            staged[path] = _reserve(path)
             write(staged[path])
         for path, tmp in staged.items():
             os.replace(tmp, path)

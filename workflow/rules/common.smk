@@ -35,8 +35,33 @@ def curve_files(wildcards):
     raise WorkflowError(f"Unknown study '{wildcards.study}' in a metrics target.")
 
 
+def nasbench_sources():
+    return config["nasbench"]["sources"]
+
+
+def nasbench_source_file(wildcards):
+    """The records file behind a NAS-Bench source name."""
+    source = wildcards.source
+    if source == "mini":
+        return "results/nasbench/mini/records.tfrecord"
+    if source in config["nasbench"]["files"]:
+        return config["nasbench"]["files"][source]
+    if source in config["nasbench"]["downloads"]:
+        return f"resources/nasbench/{source}.tfrecord"
+    raise WorkflowError(f"NAS-Bench source '{source}' is neither 'mini' nor a key of "
+                        "nasbench.files or nasbench.downloads in the config.")
+
+
+def nasbench_download_source(wildcards):
+    return config["nasbench"]["downloads"][wildcards.name]
+
+
+def nasbench_outputs():
+    return expand("results/tables/nasbench/{source}/claims.md", source=nasbench_sources())
+
+
 def all_outputs():
     metric_tables = expand("results/metrics/{study}/{table}.{ext}", study=["synthetic"],
                            table=["metrics", "pairs", "unpaired"], ext=["csv", "parquet"])
     summaries = expand("results/tables/{study}/metrics_summary.md", study=["synthetic"])
-    return [*metric_tables, *summaries]
+    return [*metric_tables, *summaries, *nasbench_outputs()]

@@ -1,0 +1,1 @@
+"""Synthetic data sets generated offline, deterministically by seed."""

@@ -1,0 +1,343 @@
+"""NAS-Bench-101 cell specs: pruning and the isomorphism-invariant MD5 hash that keys the data.
+
+``module_hash`` follows nasbench's ``graph_util.hash_module``: every vertex starts from the MD5
+of ``str((out_degree, in_degree, label))``; then, as many times as there are vertices, each
+vertex's hash becomes the MD5 of its in-neighbours' hashes sorted and joined, ``|``, its
+out-neighbours' likewise, ``|``, its own; the cell's hash is the MD5 of ``str(sorted(hashes))``.
+
+``cell_hashes`` computes the same hash for many cells at once: the vertex states of one round
+are deduplicated over all cells, so each distinct state is hashed once, and the MD5 inputs are
+assembled with numpy (state ids are kept in hex order, so sorting ids sorts the hex strings).
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+try:  # CPython's own MD5 costs about half of OpenSSL's per call on short inputs
+    from _md5 import md5 as _md5
+except ImportError:  # pragma: no cover - other interpreters
+    _md5 = hashlib.md5
+
+CANONICAL_OPS = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
+INPUT_LABEL, OUTPUT_LABEL = -1, -2
+HEX_BYTES = 32
+_SEPARATOR = ord("|")
+
+
+class InvalidSpecError(ValueError):
+    """A cell spec that nasbench's ModelSpec rejects or that cannot be hashed."""
+
+
+def _md5_hex(text: str) -> str:
+    return _md5(text.encode("utf-8")).hexdigest()
+
+
+def _check_spec(matrix: np.ndarray, ops: Sequence[str]) -> None:
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise InvalidSpecError("the adjacency matrix is not square")
+    if matrix.shape[0] != len(ops):
+        raise InvalidSpecError("the number of operations differs from the matrix size")
+    if np.tril(matrix).any():
+        raise InvalidSpecError("the adjacency matrix is not strictly upper triangular")
+
+
+def _on_path_vertices(matrix: np.ndarray) -> np.ndarray:
+    """Vertices reachable from the input (vertex 0) that also reach the output (the last)."""
+    edges = matrix.astype(bool)
+    size = len(edges)
+    from_input = np.zeros(size, dtype=bool)
+    to_output = np.zeros(size, dtype=bool)
+    from_input[0] = to_output[-1] = True
+    for _ in range(size):
+        from_input |= (from_input[:, None] & edges).any(axis=0)
+        to_output |= (edges & to_output[None, :]).any(axis=1)
+    return from_input & to_output
+
+
+def prune(matrix: np.ndarray, ops: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Drop the vertices not on an input->output path, as nasbench's ModelSpec does.
+
+    Raises InvalidSpecError for a matrix ModelSpec rejects (not square, not strictly upper
+    triangular, size unlike ``ops``) and for a spec whose input does not reach its output.
+    """
+    matrix = np.asarray(matrix)
+    _check_spec(matrix, ops)
+    keep = _on_path_vertices(matrix) if len(ops) else np.zeros(0, dtype=bool)
+    if keep.sum() < 2:
+        raise InvalidSpecError("the input is not connected to the output")
+    kept = np.flatnonzero(keep)
+    return matrix[np.ix_(kept, kept)], [ops[index] for index in kept.tolist()]
+
+
+def module_hash(matrix: np.ndarray, labeling: Sequence[int]) -> str:
+    """nasbench's ``graph_util.hash_module``: MD5 fingerprint invariant to vertex order."""
+    edges = np.asarray(matrix).astype(bool)
+    size = len(labeling)
+    if edges.shape != (size, size):
+        raise InvalidSpecError("the labeling does not match the matrix size")
+    out_degree = edges.sum(axis=1).tolist()
+    in_degree = edges.sum(axis=0).tolist()
+    hashes = [_md5_hex(str((out_degree[v], in_degree[v], int(labeling[v]))))
+              for v in range(size)]
+    in_neighbours = [np.flatnonzero(edges[:, v]).tolist() for v in range(size)]
+    out_neighbours = [np.flatnonzero(edges[v]).tolist() for v in range(size)]
+    for _ in range(size):
+        hashes = [_md5_hex("".join(sorted(hashes[w] for w in in_neighbours[v])) + "|"
+                           + "".join(sorted(hashes[w] for w in out_neighbours[v])) + "|"
+                           + hashes[v])
+                  for v in range(size)]
+    return _md5_hex(str(sorted(hashes)))
+
+
+def labeling_of(ops: Sequence[str]) -> list[int]:
+    """ModelSpec.hash_spec's labels: -1, the index of each inner op in CANONICAL_OPS, -2."""
+    try:
+        inner = [CANONICAL_OPS.index(op) for op in ops[1:-1]]
+    except ValueError:
+        unknown = next(op for op in ops[1:-1] if op not in CANONICAL_OPS)
+        raise InvalidSpecError(f"the operation {unknown!r} is not a NAS-Bench-101 one") from None
+    return [INPUT_LABEL, *inner, OUTPUT_LABEL]
+
+
+def cell_hash(matrix: np.ndarray, ops: list[str]) -> str:
+    """The NAS-Bench-101 key of a cell: ``module_hash`` of its pruned spec."""
+    pruned_matrix, pruned_ops = prune(matrix, ops)
+    return module_hash(pruned_matrix, labeling_of(pruned_ops))
+
+
+# ---- many cells at once -----------------------------------------------------------------------
+
+def _fingerprint_weights(count: int) -> np.ndarray:
+    return np.random.default_rng(20190201).integers(1, 2**62, size=count, dtype=np.int64) | 1
+
+
+def factorize_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes that are equal for equal rows of an integer matrix, and one row index per code.
+
+    Rows are fingerprinted to one uint64 and the fingerprints factorized; every row is then
+    compared with the first row of its code, so a fingerprint collision cannot merge rows.
+    """
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    if len(rows) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    # integer dot products wrap around silently, which is all a fingerprint needs
+    fingerprint = rows @ _fingerprint_weights(rows.shape[1])
+    codes, _ = pd.factorize(fingerprint)
+    first = np.empty(codes.max() + 1, dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+    if not (rows == rows[first[codes]]).all():
+        _, first, codes = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+        codes = codes.ravel()
+    return codes.astype(np.int64), first
+
+
+def _md5_rows(messages: np.ndarray) -> np.ndarray:
+    """Raw MD5 digests (n, 16) of the rows of a uint8 matrix."""
+    width = messages.shape[1]
+    blob = np.ascontiguousarray(messages).tobytes()
+    digests = b"".join([_md5(blob[offset:offset + width]).digest()
+                        for offset in range(0, len(blob), width)])
+    return np.frombuffer(digests, dtype=np.uint8).reshape(-1, 16)
+
+
+def _hex_rows(digests: np.ndarray) -> np.ndarray:
+    return np.frombuffer(binascii.hexlify(digests.tobytes()), dtype=np.uint8).reshape(-1, 32)
+
+
+def _digest_order(digests: np.ndarray) -> np.ndarray:
+    """Order of digests as their hex strings sort (= big-endian byte order)."""
+    halves = np.ascontiguousarray(digests).view(">u8")
+    order = np.argsort(halves[:, 0])
+    leading = halves[order, 0]
+    if (leading[1:] == leading[:-1]).any():  # equal first 8 bytes: order by all 16
+        order = np.lexsort((halves[:, 1], halves[:, 0]))
+    return order
+
+
+class _Level:
+    """The distinct vertex states of one round: their hex hashes, ids in hex order."""
+
+    def __init__(self, digests: np.ndarray):
+        order = _digest_order(digests)
+        self.rank = np.empty(len(order), dtype=np.int64)
+        self.rank[order] = np.arange(len(order))
+        self.hex = _hex_rows(digests[order])
+
+
+def _initial_level(edges: np.ndarray, labels: np.ndarray,
+                   valid: np.ndarray) -> tuple[_Level, np.ndarray]:
+    triples = np.stack([edges.sum(axis=2), edges.sum(axis=1), labels], axis=-1)[valid]
+    codes, first = factorize_rows(triples)
+    texts = [str(tuple(row)).encode() for row in triples[first].tolist()]
+    digests = np.frombuffer(b"".join(_md5(text).digest() for text in texts),
+                            dtype=np.uint8).reshape(-1, 16)
+    level = _Level(digests)
+    states = np.full(valid.shape, -1, dtype=np.int64)
+    states[valid] = level.rank[codes]
+    return level, states
+
+
+def _neighbour_ids(edges: np.ndarray, states: np.ndarray, incoming: bool) -> np.ndarray:
+    """(cells, vertex, slot): ids of each vertex's in- or out-neighbours, ascending, -1 after."""
+    links = edges.transpose(0, 2, 1) if incoming else edges  # links[k, v, w]: v's neighbour w
+    big = np.iinfo(np.int32).max
+    ids = np.where(links, states[:, None, :].astype(np.int32), big)
+    ids.sort(axis=2)
+    ids[ids == big] = -1
+    return ids
+
+
+def _round_messages(level: _Level, keys: np.ndarray, size: int) -> np.ndarray:
+    """MD5 digests of the distinct states ``keys`` = [in ids | out ids | own id], -1 padded:
+    in-neighbour hashes joined, '|', out-neighbour hashes joined, '|', own hash."""
+    n_in = (keys[:, :size] >= 0).sum(axis=1)
+    n_out = (keys[:, size:2 * size] >= 0).sum(axis=1)
+    shape = n_in * (size + 1) + n_out
+    order = np.argsort(shape, kind="stable")
+    bounds = np.flatnonzero(np.diff(shape[order], prepend=-1, append=-1))
+    digests = np.empty((len(keys), 16), dtype=np.uint8)
+    for begin, end in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        rows = order[begin:end]
+        ins, outs = int(n_in[rows[0]]), int(n_out[rows[0]])
+        columns = [*range(ins), *range(size, size + outs), 2 * size]
+        hexes = level.hex[keys[np.ix_(rows, columns)]].reshape(len(rows), -1)
+        split_in, split_out = HEX_BYTES * ins, HEX_BYTES * (ins + outs)
+        message = np.empty((len(rows), split_out + HEX_BYTES + 2), dtype=np.uint8)
+        message[:, :split_in] = hexes[:, :split_in]
+        message[:, split_in] = _SEPARATOR
+        message[:, split_in + 1:split_out + 1] = hexes[:, split_in:split_out]
+        message[:, split_out + 1] = _SEPARATOR
+        message[:, split_out + 2:] = hexes[:, split_out:]
+        digests[rows] = _md5_rows(message)
+    return digests
+
+
+def _fingerprints(level: _Level, states: np.ndarray, size: int) -> np.ndarray:
+    """MD5 of ``str(sorted(hashes))`` for cells of ``size`` vertices: "['h1', 'h2', ...]"."""
+    ordered = np.sort(states[:, :size], axis=1)
+    template = ("[" + ", ".join(["'" + "-" * HEX_BYTES + "'"] * size) + "]").encode()
+    message = np.tile(np.frombuffer(template, dtype=np.uint8), (len(states), 1))
+    for vertex in range(size):
+        message[:, 2 + 36 * vertex:34 + 36 * vertex] = level.hex[ordered[:, vertex]]
+    return _md5_rows(message)
+
+
+def hash_pruned_cells(edges: np.ndarray, labels: np.ndarray, sizes: np.ndarray) -> list[str]:
+    """``module_hash`` of many pruned cells: ``edges`` (k, V, V) bool padded with no edges,
+    ``labels`` (k, V) ints, ``sizes`` (k,) vertex counts."""
+    count, width = labels.shape
+    valid = np.arange(width) < sizes[:, None]
+    level, states = _initial_level(edges, labels, valid)
+    digests = np.zeros((count, 16), dtype=np.uint8)
+    for done in range(width + 1):
+        finished = np.flatnonzero(sizes == done)
+        if finished.size:
+            digests[finished] = _fingerprints(level, states[finished], done)
+        running = np.flatnonzero(sizes > done)
+        if not running.size:
+            break
+        run_edges, run_states = edges[running], states[running]
+        keys = np.concatenate([_neighbour_ids(run_edges, run_states, incoming=True),
+                               _neighbour_ids(run_edges, run_states, incoming=False),
+                               run_states[:, :, None]], axis=2)
+        run_valid = valid[running]
+        vertex_keys = keys[run_valid]
+        codes, first = factorize_rows(vertex_keys)
+        level = _Level(_round_messages(level, vertex_keys[first], width))
+        new_states = np.full(run_valid.shape, -1, dtype=np.int64)
+        new_states[run_valid] = level.rank[codes]
+        states[running] = new_states  # finished cells keep ids of an older level, never reread
+    return _hex_rows(digests).view(f"S{HEX_BYTES}").ravel().astype(str).tolist()
+
+
+UNKNOWN_OP = 9  # label of an inner operation that is not one of CANONICAL_OPS
+
+
+def parse_cells(adjacency: Sequence[str], operations: Sequence[str]):
+    """Cells given as record strings as padded arrays: (edges (k, V, V) bool, labels (k, V)
+    with CANONICAL_OPS indices or UNKNOWN_OP, sizes (k,), well_formed (k,): the adjacency is
+    a square 0/1 matrix with as many rows as there are operations)."""
+
+    count = len(adjacency)
+    sizes = np.array([math.isqrt(len(text)) for text in adjacency], dtype=np.int64)
+    width = int(sizes.max(initial=0))
+    well_formed = np.array([len(text) for text in adjacency], dtype=np.int64) == sizes**2
+    edges = np.zeros((count, width, width), dtype=bool)
+    for size in np.unique(sizes[well_formed]).tolist():
+        rows = np.flatnonzero(well_formed & (sizes == size))
+        text = "".join([adjacency[row] for row in rows.tolist()]).encode("utf-8", "replace")
+        chars = np.frombuffer(text, dtype=np.uint8)
+        if len(chars) != len(rows) * size * size:  # non-ASCII: handle cell by cell
+            well_formed[rows] = [set(adjacency[row]) <= {"0", "1"} for row in rows.tolist()]
+            continue
+        chars = chars.reshape(len(rows), size, size)
+        well_formed[rows] = ((chars == ord("0")) | (chars == ord("1"))).all(axis=(1, 2))
+        edges[rows, :size, :size] = chars == ord("1")
+    op_codes, op_texts = pd.factorize(np.asarray(operations, dtype=object))
+    op_table = np.full((len(op_texts), max(width, 1)), UNKNOWN_OP, dtype=np.int64)
+    op_counts = np.zeros(len(op_texts), dtype=np.int64)
+    for code, text in enumerate(op_texts.tolist()):
+        names = text.split(",")
+        op_counts[code] = len(names)
+        known = [CANONICAL_OPS.index(name) if name in CANONICAL_OPS else UNKNOWN_OP
+                 for name in names[:width]]
+        op_table[code, :len(known)] = known
+    labels = op_table[op_codes][:, :width] if count else np.zeros((0, width), dtype=np.int64)
+    well_formed &= op_counts[op_codes] == sizes if count else well_formed
+    return edges, labels, sizes, well_formed
+
+
+def _prune_cells(edges: np.ndarray, labels: np.ndarray, sizes: np.ndarray,
+                 well_formed: np.ndarray):
+    """``prune`` and ``labeling_of`` for padded cells: (edges, labels, sizes, valid)."""
+    count, width = labels.shape
+    if width == 0:
+        return edges, labels, sizes, np.zeros(count, dtype=bool)
+    vertex = np.arange(width)
+    real = vertex < sizes[:, None]
+    valid = well_formed & ~(edges & np.tri(width, dtype=bool)).any(axis=(1, 2))
+    from_input = np.zeros((count, width), dtype=bool)
+    to_output = np.zeros((count, width), dtype=bool)
+    from_input[:, 0] = True
+    to_output[np.arange(count), np.maximum(sizes - 1, 0)] = True
+    for _ in range(width):
+        from_input |= (from_input[:, :, None] & edges).any(axis=1)
+        to_output |= (edges & to_output[:, None, :]).any(axis=2)
+    keep = from_input & to_output & real
+    kept = keep.sum(axis=1)
+    valid &= kept >= 2
+    order = np.argsort(~keep, axis=1, kind="stable")  # kept vertices first, in their order
+    edges = edges[np.arange(count)[:, None, None], order[:, :, None], order[:, None, :]]
+    labels = np.take_along_axis(labels, order, axis=1)
+    inside = vertex < kept[:, None]
+    edges &= inside[:, :, None] & inside[:, None, :]
+    labels[:, 0] = INPUT_LABEL
+    labels[np.arange(count), np.maximum(kept - 1, 0)] = OUTPUT_LABEL
+    valid &= ~((labels == UNKNOWN_OP) & inside).any(axis=1)
+    return edges, labels, kept, valid
+
+
+def cell_hashes(adjacency: Sequence[str], operations: Sequence[str]) -> list[str | None]:
+    """``cell_hash`` of many cells given as record strings (row-major "0"/"1" adjacency,
+    comma-joined operations); None for a cell whose spec cannot be hashed."""
+    return hash_parsed_cells(*parse_cells(adjacency, operations))
+
+
+def hash_parsed_cells(edges: np.ndarray, labels: np.ndarray, sizes: np.ndarray,
+                      well_formed: np.ndarray) -> list[str | None]:
+    """``cell_hashes`` of cells already turned into arrays by ``parse_cells``."""
+    edges, labels, sizes, valid = _prune_cells(edges, labels, sizes, well_formed)
+    hashes: list[str | None] = [None] * len(sizes)
+    rows = np.flatnonzero(valid)
+    if rows.size:
+        for row, value in zip(rows.tolist(), hash_pruned_cells(edges[rows], labels[rows],
+                                                               sizes[rows]), strict=True):
+            hashes[row] = value
+    return hashes

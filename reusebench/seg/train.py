@@ -1,0 +1,497 @@
+"""Study A segmentation training: one configuration, one curve table (paper Table 3).
+
+Adam, cross entropy weighted by class proportion, no augmentation. Per epoch: the training
+loss is the mean of the epoch's batch losses; then a full pass over the test set in eval mode
+gives the test loss and the test metrics (pixel accuracy; precision, recall, F1 and IoU,
+each the macro mean over classes). Intensities are standardised per channel with the mean and
+standard deviation of the training images. A diverging run keeps all its epochs; a NaN or
+infinite loss is recorded as +inf, which the metric library flags as divergence (NaN would make
+a run that diverges in its first epoch an "empty" run under the curve-table contract).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import random
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from reusebench import nvml
+from reusebench.curves import validate_curves, write_curves
+from reusebench.errors import InputError
+from reusebench.io import atomic_write, atomic_write_all
+from reusebench.seg.models import (
+    SegmentationNet,
+    build_model,
+    check_arch,
+    load_pretrained,
+    load_torchvision_coco,
+)
+
+INITS = ("random", "pretrained", "coco")
+METRICS = ("pixel_accuracy", "precision", "recall", "f1", "iou")
+LIBRARIES = ("torch", "torchvision", "segmentation-models-pytorch", "numpy", "nvidia-ml-py")
+Log = Callable[[str], object]
+FitResult = tuple[pd.DataFrame, dict[str, Any], dict[str, Any]]  # curves, checkpoint, provenance
+
+
+class SegmentationDataLike(Protocol):
+    """What training needs of ``reusebench.datasets.microscopy.SegmentationData``."""
+
+    images: np.ndarray  # float32 (N, H, W, C), C in {1, 3}, raw intensities
+    masks: np.ndarray  # int64 (N, H, W) class indices
+    n_classes: int
+    name: str
+    modality: str
+    train_index: np.ndarray
+    test_index: np.ndarray
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The arguments that define one training run."""
+
+    study: str
+    arch: str
+    init: str
+    lr: float
+    seed: int
+    device: str
+    epochs: int
+    batch_size: int
+    pretrained_checkpoint: str | None = None
+    num_threads: int = 1
+    nvml_rate_hz: float = 10.0
+    torch_home: str | None = None
+
+
+@dataclass
+class Split:
+    """One side of the split as tensors on the CPU: normalised images (N, C, H, W), masks."""
+
+    images: torch.Tensor
+    masks: torch.Tensor
+
+
+# ---------------------------------------------------------------- public entry points
+
+
+def train_run(data: SegmentationDataLike, arch: str, lr: float, init: str, seed: int,
+              device: str, epochs: int, batch_size: int, out_dir: str | Path,
+              study: str = "A", pretrained_checkpoint: str | Path | None = None,
+              nvml_rate_hz: float = 10.0, log: Log = print, num_threads: int = 1,
+              torch_home: str | Path | None = None) -> pd.DataFrame:
+    """Train one configuration; write curves.csv, provenance.json and checkpoint.pt to out_dir.
+
+    ``init`` is ``random``, ``pretrained`` (from ``pretrained_checkpoint``, written by
+    :func:`pretrain_run`) or ``coco`` (torchvision's COCO weights from the torch hub cache under
+    ``torch_home``). ``device`` is ``cpu``, ``cuda``, ``cuda:N`` or a GPU model name such as
+    ``a100``, which must occur in the name of ``cuda:0``. The class weights of the loss are
+    ``w_c = (1/p_c) / sum_k (1/p_k)`` with ``p_c`` the fraction of training-mask pixels of
+    class c (sum over classes present; a class absent from the training masks gets weight 0).
+    Returns the run's validated curve table.
+    """
+    config = RunConfig(study, arch, init, float(lr), int(seed), device, int(epochs),
+                       int(batch_size), _optional_str(pretrained_checkpoint), int(num_threads),
+                       float(nvml_rate_hz), _optional_str(torch_home))
+    curves, checkpoint, provenance = fit(data, config, log)
+    out_dir = Path(out_dir)
+    atomic_write_all({
+        out_dir / "curves.csv": lambda tmp: write_curves(curves, tmp),
+        out_dir / "provenance.json": lambda tmp: tmp.write_text(_json(provenance)),
+        out_dir / "checkpoint.pt": lambda tmp: torch.save(checkpoint, tmp),
+    })
+    return curves
+
+
+def pretrain_run(source_data: SegmentationDataLike, arch: str, lr: float, seed: int,
+                 device: str, epochs: int, batch_size: int, out_path: str | Path,
+                 nvml_rate_hz: float = 10.0, log: Log = print,
+                 num_threads: int = 1) -> pd.DataFrame:
+    """Train ``arch`` from random weights on a source data set and save the checkpoint.
+
+    The checkpoint at ``out_path`` (with its provenance inside) is the ``pretrained`` init of
+    :func:`train_run`, which keeps all weights but the classifier head. Returns the curves
+    (study ``pretrain``).
+    """
+    config = RunConfig("pretrain", arch, "random", float(lr), int(seed), device, int(epochs),
+                       int(batch_size), None, int(num_threads), float(nvml_rate_hz))
+    curves, checkpoint, provenance = fit(source_data, config, log)
+    checkpoint["provenance"] = provenance
+    atomic_write(Path(out_path), lambda tmp: torch.save(checkpoint, tmp))
+    return curves
+
+
+def fit(data: SegmentationDataLike, config: RunConfig, log: Log = print,
+        model: SegmentationNet | None = None) -> FitResult:
+    """Run the training loop: (curve table, checkpoint dict, provenance dict); writes nothing.
+
+    ``model`` trains a model built by the caller instead of one initialised as ``config.init``
+    says (which then only labels the run); it must match the arch and the data's class count.
+    """
+    _check_config(config)
+    _check_data(data)
+    started = _now()
+    torch_device = resolve_device(config.device)
+    _make_deterministic(config.seed, config.num_threads)
+    mean, std = normalisation(data.images[data.train_index])
+    train = _split(data, data.train_index, mean, std)
+    test = _split(data, data.test_index, mean, std)
+    weights = class_weights(train.masks.numpy(), data.n_classes)
+    model = _initial_model(config, data) if model is None else _checked(model, config, data)
+    model = model.to(torch_device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    with nvml.NvmlSampler(_nvml_device(torch_device), config.nvml_rate_hz) as sampler:
+        rows = _epochs(model, optimizer, train, test, weights, config, sampler, log)
+    curves = _curve_table(rows, config, data.name)
+    checkpoint = _checkpoint(model, optimizer, config, data, mean, std)
+    provenance = _provenance(config, data, torch_device, started, sampler.status,
+                             {"mean": mean.tolist(), "std": std.tolist()}, weights)
+    return curves, checkpoint, provenance
+
+
+# ---------------------------------------------------------------- checks and set-up
+
+
+def _optional_str(value: str | Path | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _check_config(config: RunConfig) -> None:
+    check_arch(config.arch)
+    if config.init not in INITS:
+        raise InputError(f"Unknown init {config.init!r}: choose one of {', '.join(INITS)}.")
+    if (config.init == "pretrained") != (config.pretrained_checkpoint is not None):
+        raise InputError("A pretrained_checkpoint must be given exactly when init is "
+                         f"'pretrained' (init is {config.init!r}).")
+    if not (math.isfinite(config.lr) and config.lr > 0):
+        raise InputError(f"The learning rate must be a positive number, got {config.lr}.")
+    if config.epochs < 1:
+        raise InputError(f"epochs must be at least 1, got {config.epochs}.")
+    if config.batch_size < 2:
+        raise InputError(f"batch_size must be at least 2 (BatchNorm needs two samples per "
+                         f"training batch), got {config.batch_size}.")
+    if config.num_threads < 1:
+        raise InputError(f"num_threads must be at least 1, got {config.num_threads}.")
+
+
+def _check_data(data: SegmentationDataLike) -> None:
+    images, masks = np.asarray(data.images), np.asarray(data.masks)
+    if images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise InputError(f"Data set {data.name}: images must be N×H×W×C with C 1 or 3, got "
+                         f"shape {images.shape}.")
+    if masks.shape != images.shape[:3]:
+        raise InputError(f"Data set {data.name}: masks have shape {masks.shape}, but the "
+                         f"images need {images.shape[:3]}.")
+    if masks.size and (masks.min() < 0 or masks.max() >= data.n_classes):
+        raise InputError(f"Data set {data.name}: mask values must lie in 0..{data.n_classes - 1},"
+                         f" found {masks.min()}..{masks.max()}.")
+    _check_index(data.train_index, len(images), data.name, "train_index", minimum=2)
+    _check_index(data.test_index, len(images), data.name, "test_index", minimum=1)
+
+
+def _check_index(index: np.ndarray, n_images: int, name: str, field: str, minimum: int) -> None:
+    index = np.asarray(index)
+    if index.ndim != 1 or len(index) < minimum:
+        raise InputError(f"Data set {name}: {field} must list at least {minimum} images.")
+    if index.dtype.kind not in "iu" or index.min() < 0 or index.max() >= n_images:
+        raise InputError(f"Data set {name}: {field} must hold image numbers 0..{n_images - 1}.")
+
+
+def resolve_device(device: str) -> torch.device:
+    """The torch device for 'cpu', 'cuda', 'cuda:N' or a GPU model name (checked on cuda:0)."""
+    if device.lower() == "cpu":
+        return torch.device("cpu")
+    host = socket.gethostname()
+    if not torch.cuda.is_available():
+        raise InputError(f"device {device!r} was requested but no CUDA device is available on "
+                         f"{host}.")
+    if device == "cuda" or device.startswith("cuda:"):
+        return _cuda_by_index(device, host)
+    name = torch.cuda.get_device_name(0)
+    if device.lower() not in name.lower():
+        raise InputError(f"device {device!r} was requested but cuda:0 on {host} is {name!r}.")
+    return torch.device("cuda:0")
+
+
+def _cuda_by_index(device: str, host: str) -> torch.device:
+    index_text = device.partition(":")[2] or "0"
+    count = torch.cuda.device_count()
+    if not index_text.isdigit() or int(index_text) >= count:
+        raise InputError(f"device {device!r} was requested but {host} has CUDA devices "
+                         f"cuda:0..cuda:{count - 1} only.")
+    return torch.device(f"cuda:{index_text}")
+
+
+def _make_deterministic(seed: int, num_threads: int) -> None:
+    # cuBLAS reads this when CUDA starts; without it deterministic matmuls raise on CUDA.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.set_num_threads(num_threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _initial_model(config: RunConfig, data: SegmentationDataLike) -> SegmentationNet:
+    model = build_model(config.arch, data.n_classes, data.images.shape[-1])
+    if config.init == "pretrained":
+        load_pretrained(model, config.pretrained_checkpoint, data.n_classes)
+    elif config.init == "coco":
+        load_pretrained(model, load_torchvision_coco(config.arch, config.torch_home),
+                        data.n_classes)
+    return model
+
+
+def _checked(model: SegmentationNet, config: RunConfig,
+             data: SegmentationDataLike) -> SegmentationNet:
+    if (model.arch, model.n_classes) != (config.arch, data.n_classes):
+        raise InputError(f"The given model is a {model.arch} for {model.n_classes} classes, "
+                         f"but the run needs a {config.arch} for {data.n_classes}.")
+    return model
+
+
+def _nvml_device(torch_device: torch.device) -> int | None:
+    if torch_device.type != "cuda":
+        return None
+    index = torch_device.index or 0
+    uuid = getattr(torch.cuda.get_device_properties(index), "uuid", None)
+    return nvml.nvml_index(None if uuid is None else str(uuid), index)
+
+
+# ---------------------------------------------------------------- data, loss and metrics
+
+
+def normalisation(train_images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation over training images (N, H, W, C) as float64."""
+    pixels = np.asarray(train_images, dtype=np.float64).reshape(-1, train_images.shape[-1])
+    mean, std = pixels.mean(axis=0), pixels.std(axis=0)
+    return mean, np.where(std > 0, std, 1.0)
+
+
+def _split(data: SegmentationDataLike, index: np.ndarray, mean: np.ndarray,
+           std: np.ndarray) -> Split:
+    images = (np.asarray(data.images[index], dtype=np.float64) - mean) / std
+    channels_first = np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32)
+    masks = np.ascontiguousarray(data.masks[index], dtype=np.int64)
+    return Split(torch.from_numpy(channels_first), torch.from_numpy(masks))
+
+
+def class_weights(masks: np.ndarray, n_classes: int) -> torch.Tensor:
+    """Inverse class-proportion weights ``(1/p_c) / sum_k (1/p_k)``; 0 for absent classes."""
+    counts = np.bincount(np.asarray(masks).ravel(), minlength=n_classes)[:n_classes]
+    present = counts > 0
+    inverse = np.zeros(n_classes)
+    inverse[present] = counts.sum() / counts[present]
+    return torch.tensor(inverse / inverse.sum(), dtype=torch.float32)
+
+
+def confusion_matrix(predicted: np.ndarray, target: np.ndarray, n_classes: int) -> np.ndarray:
+    """Pixel counts (n_classes × n_classes): rows are the true class, columns the predicted."""
+    pairs = np.asarray(target, dtype=np.int64).ravel() * n_classes + \
+        np.asarray(predicted, dtype=np.int64).ravel()
+    return np.bincount(pairs, minlength=n_classes**2).reshape(n_classes, n_classes)
+
+
+def segmentation_scores(confusion: np.ndarray) -> dict[str, float]:
+    """Pixel accuracy and macro precision, recall, F1 and IoU from a confusion matrix.
+
+    Per class c: precision TP/(TP+FP), recall TP/(TP+FN), F1 2TP/(2TP+FP+FN), IoU
+    TP/(TP+FP+FN). A class whose ratio is 0/0 (never predicted, or absent from both
+    prediction and truth) is left out of that macro mean.
+    """
+    confusion = np.asarray(confusion, dtype=np.float64)
+    true_positive = np.diag(confusion)
+    predicted, actual = confusion.sum(axis=0), confusion.sum(axis=1)
+    union = predicted + actual - true_positive
+    return {
+        "pixel_accuracy": _ratio(true_positive.sum(), confusion.sum()),
+        "precision": _macro(true_positive, predicted),
+        "recall": _macro(true_positive, actual),
+        "f1": _macro(2 * true_positive, predicted + actual),
+        "iou": _macro(true_positive, union),
+    }
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return float(numerator / denominator) if denominator > 0 else math.nan
+
+
+def _macro(numerators: np.ndarray, denominators: np.ndarray) -> float:
+    defined = denominators > 0
+    return float(np.mean(numerators[defined] / denominators[defined])) if defined.any() \
+        else math.nan
+
+
+# ---------------------------------------------------------------- the loop
+
+
+def _epochs(model: SegmentationNet, optimizer: torch.optim.Optimizer, train: Split,
+            test: Split, weights: torch.Tensor, config: RunConfig,
+            sampler: nvml.NvmlSampler, log: Log) -> list[dict[str, float]]:
+    device = next(model.parameters()).device
+    weights = weights.to(device)
+    order = torch.Generator().manual_seed(config.seed)
+    rows = []
+    for epoch in range(1, config.epochs + 1):
+        _reset_torch_peak(device)
+        started = _clock(device)
+        train_loss = _train_epoch(model, optimizer, train, weights, config.batch_size, order)
+        trained = _clock(device)
+        test_loss, confusion = _evaluate(model, test, weights, config.batch_size,
+                                         model.n_classes)
+        evaluated = _clock(device)
+        mem_mb, util_pct, n_samples = sampler.epoch_summary()
+        train_loss, test_loss = _recorded(train_loss), _recorded(test_loss)
+        rows.append({"epoch": epoch, "train_loss": train_loss, "test_loss": test_loss,
+                     "epoch_seconds": trained - started, "eval_seconds": evaluated - trained,
+                     "gpu_mem_max_mb": mem_mb, "gpu_util_mean_pct": util_pct,
+                     "gpu_samples": n_samples, "torch_mem_max_mb": _torch_peak_mb(device),
+                     **segmentation_scores(confusion)})
+        log(f"epoch {epoch}/{config.epochs} train_loss {train_loss:.3f} "
+            f"test_loss {test_loss:.3f} ({evaluated - started:.1f} s)")
+    return rows
+
+
+def _recorded(loss: float) -> float:
+    return loss if math.isfinite(loss) else math.inf
+
+
+def batches(n_samples: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """A seeded random partition into batches; a last batch of one joins the one before it."""
+    parts = list(torch.randperm(n_samples, generator=generator).split(batch_size))
+    if len(parts) > 1 and len(parts[-1]) == 1:
+        parts[-2:] = [torch.cat(parts[-2:])]
+    return parts
+
+
+def _train_epoch(model: SegmentationNet, optimizer: torch.optim.Optimizer, train: Split,
+                 weights: torch.Tensor, batch_size: int, order: torch.Generator) -> float:
+    model.train()
+    device = weights.device
+    losses = []
+    for batch in batches(len(train.images), batch_size, order):
+        images, masks = train.images[batch].to(device), train.masks[batch].to(device)
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(images), masks, weight=weights)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return float(np.mean(losses))
+
+
+@torch.no_grad()
+def _evaluate(model: SegmentationNet, test: Split, weights: torch.Tensor, batch_size: int,
+              n_classes: int) -> tuple[float, np.ndarray]:
+    """Weighted cross entropy over all test pixels (not a mean of batch means), confusion."""
+    model.eval()
+    device = weights.device
+    loss_sum, weight_sum = 0.0, 0.0
+    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+    for start in range(0, len(test.images), batch_size):
+        images = test.images[start:start + batch_size].to(device)
+        masks = test.masks[start:start + batch_size].to(device)
+        logits = model(images)
+        loss_sum += F.cross_entropy(logits, masks, weight=weights, reduction="sum").item()
+        weight_sum += weights[masks].sum().item()
+        confusion += confusion_matrix(logits.argmax(dim=1).cpu().numpy(), masks.cpu().numpy(),
+                                      n_classes)
+    return _ratio(loss_sum, weight_sum), confusion
+
+
+def _clock(device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def _reset_torch_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _torch_peak_mb(device: torch.device) -> float:
+    if device.type != "cuda":
+        return math.nan
+    return torch.cuda.max_memory_allocated(device) / nvml.MIB
+
+
+# ---------------------------------------------------------------- outputs
+
+
+def _curve_table(rows: list[dict[str, float]], config: RunConfig, dataset: str) -> pd.DataFrame:
+    keys = {"study": config.study, "dataset": dataset, "arch": config.arch,
+            "init": config.init, "lr": config.lr, "seed": config.seed, "device": config.device}
+    table = pd.DataFrame([{**keys, **row} for row in rows])
+    return validate_curves(table, source=f"training run {config.study}/{dataset}/{config.arch}")
+
+
+def _checkpoint(model: SegmentationNet, optimizer: torch.optim.Optimizer, config: RunConfig,
+                data: SegmentationDataLike, mean: np.ndarray, std: np.ndarray) -> dict[str, Any]:
+    return {"model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
+            "epoch": config.epochs, "arch": config.arch, "n_classes": data.n_classes,
+            "in_channels": int(data.images.shape[-1]),
+            "normalisation": {"mean": mean.tolist(), "std": std.tolist()}}
+
+
+def _provenance(config: RunConfig, data: SegmentationDataLike, device: torch.device,
+                started: str, nvml_status: str, normalised: dict[str, list[float]],
+                weights: torch.Tensor) -> dict[str, Any]:
+    return {
+        "config": asdict(config),
+        "seed": config.seed,
+        "dataset": {"name": data.name, "modality": data.modality, "n_classes": data.n_classes,
+                    "image_shape": list(data.images.shape[1:]),
+                    "n_train": len(data.train_index), "n_test": len(data.test_index)},
+        "normalisation": normalised,
+        "class_weights": weights.tolist(),
+        "versions": _versions(),
+        "device": _device_info(device),
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "start": started,
+        "end": _now(),
+        "nvml": {"status": nvml_status, "ok": nvml_status.startswith("ok")},
+    }
+
+
+def _versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for library in LIBRARIES:
+        try:
+            versions[library] = metadata.version(library)
+        except metadata.PackageNotFoundError:
+            versions[library] = None
+    return versions
+
+
+def _device_info(device: torch.device) -> dict[str, Any]:
+    if device.type != "cuda":
+        return {"torch_device": str(device), "name": platform.processor() or platform.machine()}
+    return {"torch_device": str(device), "name": torch.cuda.get_device_name(device),
+            "driver": nvml.driver_version(), "cuda": torch.version.cuda,
+            "cudnn": torch.backends.cudnn.version()}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _json(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, allow_nan=True) + "\n"

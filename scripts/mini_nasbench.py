@@ -1,0 +1,17 @@
+"""Rule mini_nasbench: train sampled NAS-Bench-101 cells, write NAS-Bench-101 records."""
+
+from reusebench.datasets.cifar_like import make_cifar_like
+from reusebench.nasbench.mini import MiniSettings, sample_cells, train_mini_nasbench
+from reusebench.workflow import logged
+
+with logged(snakemake.log[0]) as log:
+    mini = snakemake.params.settings
+    data = make_cifar_like(mini["n_classes"], mini["n_train"], mini["n_test"], mini["seed"],
+                           image_size=mini["image_size"])
+    settings = MiniSettings(stem_channels=mini["stem_channels"], n_stacks=mini["n_stacks"],
+                            cells_per_stack=mini["cells_per_stack"],
+                            batch_size=mini["batch_size"], num_threads=snakemake.threads)
+    cells = sample_cells(mini["n_cells"], mini["seed"])
+    count = train_mini_nasbench(cells, mini["budgets"], mini["repeats"], data, settings,
+                                snakemake.output[0], mini["seed"])
+    log.info("%d records of %d cells -> %s", count, len(cells), snakemake.output[0])

@@ -1,0 +1,106 @@
+"""Shared helpers: build small curve tables by hand, write them as CSV, and bad-input cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+KEYS = {"study": "A", "dataset": "a10", "arch": "unet", "init": "random", "lr": 0.001,
+        "seed": 0, "device": "cpu"}
+PER_EPOCH = {"seconds": "epoch_seconds", "gpu_mem": "gpu_mem_max_mb",
+             "gpu_util": "gpu_util_mean_pct"}
+
+
+def run(train, test, *, epochs=None, **keys_and_columns):
+    """One run's rows: ``train``/``test`` losses per epoch, run keys and per-epoch extras.
+
+    Per-epoch extras: ``seconds``, ``gpu_mem``, ``gpu_util`` (lists as long as the curve).
+    """
+    assert len(train) == len(test)
+    columns = {PER_EPOCH[name]: keys_and_columns.pop(name)
+               for name in list(keys_and_columns) if name in PER_EPOCH}
+    keys = {**KEYS, **keys_and_columns}
+    table = pd.DataFrame({
+        **{key: [value] * len(test) for key, value in keys.items()},
+        "epoch": list(epochs) if epochs is not None else list(range(1, len(test) + 1)),
+        "train_loss": np.asarray(train, dtype="float64"),
+        "test_loss": np.asarray(test, dtype="float64"),
+    })
+    for column, values in columns.items():
+        table[column] = np.asarray(values, dtype="float64")
+    return table
+
+
+def curves(*runs):
+    """A raw (unvalidated) curve table from runs built with :func:`run`."""
+    return pd.concat(runs, ignore_index=True)
+
+
+@pytest.fixture(scope="session")
+def make_run():
+    return run
+
+
+@pytest.fixture(scope="session")
+def make_curves():
+    return curves
+
+
+@pytest.fixture
+def write_csv(tmp_path):
+    """Write a DataFrame (or raw CSV text) to ``tmp_path/name`` and return the path."""
+
+    def write(table, name="curves.csv"):
+        path = tmp_path / name
+        if isinstance(table, str):
+            path.write_text(table)
+        else:
+            table.to_csv(path, index=False)
+        return path
+
+    return write
+
+
+# --- bad input shared by test_curves.py and test_cli.py ------------------------------------
+# Two runs; the problem is always in the second one (arch "fcn"), so a message that names
+# the wrong run fails. ``fragments`` must all appear in the error message besides the path.
+HEADER = "study,dataset,arch,init,lr,seed,device,epoch,train_loss,test_loss\n"
+GOOD_RUN = "A,a10,unet,random,0.001,0,cpu,1,0.9,0.8\nA,a10,unet,random,0.001,0,cpu,2,0.7,0.6\n"
+BAD_RUN = "A,a10,fcn,random,0.001,0"  # the second run; its tail varies per case
+BAD_CSV = {
+    "missing_column": (
+        "study,dataset,arch,init,lr,seed,device,epoch,train_loss\n"
+        "A,a10,unet,random,0.001,0,cpu,1,0.9\n",
+        ["'test_loss'", "missing"]),
+    "non_numeric_loss": (
+        HEADER + GOOD_RUN + f"{BAD_RUN},cpu,1,0.9,0.8\n{BAD_RUN},cpu,2,0.7,abc\n",
+        ["A/a10/fcn/random", "'test_loss'", "'abc'"]),
+    "duplicate_epoch": (
+        HEADER + GOOD_RUN + f"{BAD_RUN},cpu,1,0.9,0.8\n{BAD_RUN},cpu,1,0.7,0.6\n",
+        ["A/a10/fcn/random", "'epoch'", "duplicate"]),
+    "non_increasing_epochs": (
+        HEADER + GOOD_RUN + f"{BAD_RUN},cpu,2,0.9,0.8\n{BAD_RUN},cpu,1,0.7,0.6\n",
+        ["A/a10/fcn/random", "'epoch'", "do not increase"]),
+    "empty_table": (HEADER, ["no curve rows"]),
+    "zero_byte_file": ("", ["cannot be read"]),
+    "run_with_all_losses_empty": (
+        HEADER + GOOD_RUN + f"{BAD_RUN},cpu,1,,\n{BAD_RUN},cpu,2,,\n",
+        ["A/a10/fcn/random", "'test_loss'", "empty"]),
+    "empty_key_value": (
+        HEADER + GOOD_RUN + "A,a10,fcn,random,0.001,0,,1,0.9,0.8\n",
+        ["row 3", "'device'"]),
+    "epoch_zero": (
+        HEADER + GOOD_RUN + f"{BAD_RUN},cpu,0,0.9,0.8\n{BAD_RUN},cpu,1,0.7,0.6\n",
+        ["A/a10/fcn/random", "has 0.0 in column 'epoch'", "positive"]),
+    "non_integer_epoch": (
+        HEADER + GOOD_RUN + f"{BAD_RUN},cpu,1.5,0.9,0.8\n",
+        ["A/a10/fcn/random", "has 1.5 in column 'epoch'"]),
+}
+
+
+@pytest.fixture(params=sorted(BAD_CSV))
+def bad_csv(request, write_csv):
+    """(path of a bad curve CSV, fragments its error message must contain)."""
+    text, fragments = BAD_CSV[request.param]
+    return write_csv(text, name=f"bad_{request.param}.csv"), fragments

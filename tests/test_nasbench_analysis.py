@@ -1,0 +1,51 @@
+"""NAS-Bench-101 analysis: families, contour metrics and the paper's claims."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reusebench.nasbench.analysis import (
+    INCEPTION,
+    RESNET,
+    analyse,
+    cell_family,
+    graph_compatibility,
+)
+from reusebench.nasbench.records import read_nasbench
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nasbench101"
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"real NAS-Bench data absent at {DATA}")
+
+
+def test_family_is_resnet_like_when_input_feeds_output():
+    # 3 vertices, row-major: input→conv, conv→output, input→output
+    assert cell_family("011001000", 3) == RESNET
+    assert cell_family("010001000", 3) == INCEPTION
+
+
+def test_graph_compatibility_sums_inception_minus_resnet_over_matched_points():
+    contour = pd.DataFrame({
+        "family": [INCEPTION, INCEPTION, RESNET, RESNET, RESNET],
+        "epochs": [4, 12, 4, 12, 36], "stage": ["final"] * 5,
+        "validation": [0.8, 0.9, 0.7, 0.85, 0.95]})
+    # only budgets 4 and 12 are matched: (0.8 - 0.7) + (0.9 - 0.85) = 0.15
+    assert graph_compatibility(contour) == pytest.approx(0.15)
+
+
+@needs_data
+def test_paper_claims_hold_on_the_ec_nas_file():
+    tables = analyse(read_nasbench([DATA / "ecnas_energy_4V9E.tfrecord"]))
+    assert set(tables["metrics"]["family"]) == {RESNET, INCEPTION}
+    assert tables["metrics"]["n_cells"].sum() == 91
+    assert (tables["claims"]["verdict"] == "holds").all(), tables["claims"]
+
+
+@needs_data
+def test_json_export_without_train_accuracy_reports_d_unif_as_not_run():
+    tables = analyse(read_nasbench([DATA / "nasbench-vis_data-1k.json"]))
+    claims = tables["claims"].set_index("claim")["verdict"]
+    assert claims.iloc[0] == "not run"
+    assert set(claims.iloc[1:]) <= {"holds", "does not hold"}
+    assert np.isfinite(tables["metrics"]["delta_fit_pw"]).all()
