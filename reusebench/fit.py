@@ -46,12 +46,13 @@ def predict(model: str, a: np.ndarray, b: np.ndarray, x: np.ndarray) -> np.ndarr
 
 
 def fit_curves(model: str, x: np.ndarray, y: np.ndarray, *, max_iter: int = 100,
-               tol: float = 1e-10) -> FitResult:
+               tol: float = 1.49012e-08) -> FitResult:
     """Fit ``model`` to each row of y (runs × points) at abscissae x, all points used.
 
     Rows with a non-finite or non-positive x (PW), or a non-finite y, get NaN and
     status ``nonfinite_input``; rows whose result is not finite get ``failed``;
-    rows that hit max_iter keep their parameters with status ``max_iter``.
+    rows that hit max_iter keep their parameters with status ``max_iter``. ``tol`` is the
+    relative decrease of the squared error that stops the iteration (scipy's default ftol).
     """
     g = basis(model, x)
     y = np.asarray(y, dtype="float64")

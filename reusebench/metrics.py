@@ -21,6 +21,8 @@ from reusebench.curves import CurveMatrix, curve_matrix, run_keys
 
 DEFAULT_DELTA = 5
 DEFAULT_FIT_POINTS = (10, 15, 20)
+MATRIX_COLUMNS = ("train_loss", "test_loss", "epoch_seconds", "gpu_mem_max_mb",
+                  "gpu_util_mean_pct")
 
 
 def masked_sum(values: np.ndarray, include: np.ndarray) -> np.ndarray:
@@ -137,28 +139,33 @@ def predictability(epoch: np.ndarray, test_loss: np.ndarray, valid: np.ndarray,
 
 def _one_fit(model: str, n_points: int, epoch: np.ndarray, test_loss: np.ndarray,
              valid: np.ndarray) -> tuple[np.ndarray, fit.FitResult]:
-    """Δ(fit) and the fit of one (model, N) for every run long enough to have N epochs."""
+    """Δ(fit) and the fit of one (model, N) for every run long enough to have N epochs.
+
+    Δ of runs with a non-finite loss is masked to NaN by the caller, so here the sum
+    only has to skip padding.
+    """
     n_runs = len(valid)
     long_enough = (valid[:, :n_points].sum(axis=1) == n_points if valid.shape[1] >= n_points
                    else np.zeros(n_runs, dtype=bool))
-    rows = np.flatnonzero(long_enough)
+    rows = slice(None) if long_enough.all() else np.flatnonzero(long_enough)
     a, b = np.full(n_runs, np.nan), np.full(n_runs, np.nan)
     status = np.full(n_runs, "too_short", dtype=object)
     delta = np.full(n_runs, np.nan)
-    if rows.size:
+    if long_enough.any():
         result = fit.fit_curves(model, epoch[rows, :n_points], test_loss[rows, :n_points])
         a[rows], b[rows], status[rows] = result.a, result.b, result.status
         predicted = fit.predict(model, result.a, result.b, epoch[rows])
         predicted -= test_loss[rows]
-        delta[rows] = masked_sum(np.abs(predicted, out=predicted), valid[rows])
+        np.abs(predicted, out=predicted)
+        predicted[~valid[rows]] = 0.0
+        delta[rows] = predicted.sum(axis=1)
     return delta, fit.FitResult(a, b, status)
 
 
 def per_run_metrics(curves: pd.DataFrame, delta: int = DEFAULT_DELTA,
                     fit_points: Sequence[int] = DEFAULT_FIT_POINTS) -> pd.DataFrame:
     """The per-run metrics table (run keys + metric columns) of a validated curve table."""
-    matrix = curve_matrix(curves, ["train_loss", "test_loss", "epoch_seconds",
-                                   "gpu_mem_max_mb", "gpu_util_mean_pct"])
+    matrix = curve_matrix(curves, MATRIX_COLUMNS)
     return pd.concat([run_keys(curves), metrics_of_matrix(matrix, delta, fit_points)], axis=1)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from reusebench.curves import RUN_KEYS
+from reusebench.curves import RUN_KEYS, CurveMatrix
 from reusebench.metrics import masked_sum
 
 RANDOM_INIT = "random"
@@ -24,9 +24,13 @@ _DENSE_CELLS = 50_000_000  # runs × distinct epochs above which pairs are summe
 _CHUNK_PAIRS = 20_000
 
 
-def pair_metrics(curves: pd.DataFrame,
-                 run_metrics: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The pairs table and the unpaired-runs table for a validated curve table."""
+def pair_metrics(curves: pd.DataFrame, run_metrics: pd.DataFrame,
+                 matrix: CurveMatrix | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The pairs table and the unpaired-runs table for a validated curve table.
+
+    ``matrix``, the curve matrix whose rows are run_metrics' rows, saves re-indexing
+    the table when every run's epochs are 1..n.
+    """
     data_pairs, data_unpaired = _pairs_differing_in(run_metrics, "init")
     graph_pairs, graph_unpaired = _pairs_differing_in(run_metrics, "arch")
     pairs = pd.concat([data_pairs.assign(kind="data"), graph_pairs.assign(kind="graph")],
@@ -34,7 +38,11 @@ def pair_metrics(curves: pd.DataFrame,
     m_er = run_metrics["m_er"].to_numpy(dtype="float64")
     is_data = pairs["kind"] == "data"
     pairs["g_init"] = np.where(is_data, m_er[pairs["row_a"]] - m_er[pairs["row_b"]], np.nan)
-    summed = _summed_test_loss_difference(curves, pairs)
+    if matrix is not None and _epochs_are_positions(matrix):
+        summed = _summed_by_position(matrix, pairs["row_a"].to_numpy(),
+                                     pairs["row_b"].to_numpy())
+    else:
+        summed = _summed_test_loss_difference(curves, pairs)
     pairs["n_common_epochs"] = summed["n_common_epochs"].to_numpy()
     pairs["d_init"] = summed["d_init"].to_numpy()
     unpaired = pd.concat([data_unpaired.assign(kind="data"),
@@ -53,10 +61,20 @@ def _pairs_differing_in(runs: pd.DataFrame, key: str) -> tuple[pd.DataFrame, pd.
         right = keyed[keyed["init"] != RANDOM_INIT]
     else:
         left = right = keyed
-    merged = left.merge(right, on=others, suffixes=("_a", "_b"))
+    # one integer code for the other keys: merging on it beats six Arrow string columns
+    group = pd.Series(np.zeros(len(keyed), dtype="int64"), index=keyed.index)
+    for column in others:
+        codes, uniques = pd.factorize(keyed[column])
+        group = group * (len(uniques) + 1) + codes
+    keyed = keyed.assign(group=pd.factorize(group)[0])
+    left, right = keyed.loc[left.index], keyed.loc[right.index]
+    merged = left[["group", "run_id", key, "rank", "row"]].merge(
+        right, on="group", suffixes=("_a", "_b"))
     if key == "arch":
         merged = merged[merged["rank_a"] < merged["rank_b"]]
     shared = "arch" if key == "init" else "init"
+    merged = merged.rename(columns={column: column.removesuffix("_b") for column in
+                                    [f"{c}_b" for c in others]})
     merged[f"{shared}_a"] = merged[f"{shared}_b"] = merged[shared]
     pairs = merged.sort_values(["row_a", "row_b"]).reset_index(drop=True)
     partnered = np.zeros(len(keyed), dtype=bool)
@@ -75,6 +93,32 @@ def _reason(key: str, lonely: pd.DataFrame) -> np.ndarray:
     return np.where(lonely["init"] == RANDOM_INIT, missing_pretrained, missing_random)
 
 
+def _epochs_are_positions(matrix: CurveMatrix) -> bool:
+    positions = np.arange(1, matrix.epoch.shape[1] + 1, dtype="float64")
+    return bool((matrix.epoch[matrix.valid] == np.broadcast_to(
+        positions, matrix.epoch.shape)[matrix.valid]).all())
+
+
+def _summed_by_position(matrix: CurveMatrix, rows_a: np.ndarray,
+                        rows_b: np.ndarray) -> pd.DataFrame:
+    """Sums over common epochs when column p of the matrix is epoch p + 1 for every run."""
+    return _chunked_sums(matrix.values["test_loss"], matrix.valid, rows_a, rows_b)
+
+
+def _chunked_sums(loss: np.ndarray, present: np.ndarray, rows_a: np.ndarray,
+                  rows_b: np.ndarray) -> pd.DataFrame:
+    counts = np.zeros(len(rows_a), dtype="int64")
+    sums = np.zeros(len(rows_a))
+    for chunk in np.array_split(np.arange(len(rows_a)), max(1, len(rows_a) // _CHUNK_PAIRS)):
+        common = present[rows_a[chunk]] & present[rows_b[chunk]]
+        counts[chunk] = common.sum(axis=1)
+        with np.errstate(invalid="ignore"):  # inf - inf is NaN, and NaN is the answer there
+            difference = loss[rows_a[chunk]] - loss[rows_b[chunk]]
+        sums[chunk] = masked_sum(difference, common)
+    return pd.DataFrame({"n_common_epochs": counts,
+                         "d_init": np.where(counts > 0, sums, np.nan)})
+
+
 def _summed_test_loss_difference(curves: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
     """Σ over the epochs both runs have of H_test(a) - H_test(b), and how many there are."""
     run_codes, run_ids = pd.factorize(curves["run_id"])
@@ -89,16 +133,7 @@ def _summed_test_loss_difference(curves: pd.DataFrame, pairs: pd.DataFrame) -> p
     row_of = pd.Index(run_ids)
     rows_a = row_of.get_indexer(pairs["run_id_a"])
     rows_b = row_of.get_indexer(pairs["run_id_b"])
-    counts = np.zeros(len(pairs), dtype="int64")
-    sums = np.zeros(len(pairs))
-    for chunk in np.array_split(np.arange(len(pairs)), max(1, len(pairs) // _CHUNK_PAIRS)):
-        common = present[rows_a[chunk]] & present[rows_b[chunk]]
-        counts[chunk] = common.sum(axis=1)
-        with np.errstate(invalid="ignore"):  # inf - inf is NaN, and NaN is the answer there
-            difference = loss[rows_a[chunk]] - loss[rows_b[chunk]]
-        sums[chunk] = masked_sum(difference, common)
-    return pd.DataFrame({"n_common_epochs": counts,
-                         "d_init": np.where(counts > 0, sums, np.nan)})
+    return _chunked_sums(loss, present, rows_a, rows_b)
 
 
 def _summed_by_merge(curves: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:

@@ -7,9 +7,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from reusebench.curves import read_many
+from reusebench.curves import curve_matrix, read_many, run_keys
 from reusebench.io import atomic_write_all
-from reusebench.metrics import DEFAULT_DELTA, DEFAULT_FIT_POINTS, per_run_metrics
+from reusebench.metrics import (
+    DEFAULT_DELTA,
+    DEFAULT_FIT_POINTS,
+    MATRIX_COLUMNS,
+    metrics_of_matrix,
+)
 from reusebench.pairs import pair_metrics
 
 TABLE_NAMES = ("metrics", "pairs", "unpaired")
@@ -18,8 +23,10 @@ TABLE_NAMES = ("metrics", "pairs", "unpaired")
 def metric_tables(curves: pd.DataFrame, delta: int = DEFAULT_DELTA,
                   fit_points: Sequence[int] = DEFAULT_FIT_POINTS) -> dict[str, pd.DataFrame]:
     """Per-run metrics, the pairs table and the unpaired runs of a validated curve table."""
-    run_metrics = per_run_metrics(curves, delta, fit_points)
-    pairs, unpaired = pair_metrics(curves, run_metrics)
+    matrix = curve_matrix(curves, MATRIX_COLUMNS)
+    run_metrics = pd.concat([run_keys(curves), metrics_of_matrix(matrix, delta, fit_points)],
+                            axis=1)
+    pairs, unpaired = pair_metrics(curves, run_metrics, matrix)
     return {"metrics": run_metrics, "pairs": pairs, "unpaired": unpaired}
 
 
