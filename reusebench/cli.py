@@ -18,6 +18,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Metrics of trained models for reuse (Study A Eq. 1-10, Study B OpScore) "
                     "computed from per-epoch curve tables.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_metrics_parser(commands)
+    _add_nasbench_parser(commands)
+    return parser
+
+
+def _add_metrics_parser(commands: argparse._SubParsersAction) -> None:
     metrics = commands.add_parser(
         "metrics", help="compute per-run and pairwise metrics from curve tables",
         description="Read curve tables (CSV or Parquet, one row per run and epoch), compute "
@@ -37,8 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
                          metavar="N", help="numbers of first epochs the convergence models are "
                                            "fitted to (default: 10 15 20)")
     metrics.set_defaults(handler=_run_metrics)
-    _add_nasbench_parser(commands)
-    return parser
 
 
 def _add_nasbench_parser(commands: argparse._SubParsersAction) -> None:
@@ -70,13 +74,10 @@ def _run_metrics(args: argparse.Namespace) -> int:
 
 
 def _run_nasbench(args: argparse.Namespace) -> int:
-    from reusebench.nasbench.records import read_nasbench, write_nasbench_table
+    from reusebench.nasbench.records import convert_nasbench
 
-    table = read_nasbench(args.files)
-    write_nasbench_table(table, args.out)
-    mismatches = int((~table["hash_verified"]).sum())
-    print(f"{len(table)} rows, {table['module_hash'].nunique()} cells, "
-          f"{mismatches} hash mismatches -> {args.out}")
+    rows, cells, mismatches = convert_nasbench(args.files, args.out)
+    print(f"{rows} rows, {cells} cells, {mismatches} hash mismatches -> {args.out}")
     return 0
 
 

@@ -464,3 +464,11 @@ def _frame(columns: dict, verified: bool) -> pd.DataFrame:
 def write_nasbench_table(table: pd.DataFrame, path: str | Path) -> None:
     """Write the table as Parquet; the file appears whole or not at all."""
     atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
+
+
+def convert_nasbench(paths: Iterable[str | Path], out: str | Path) -> tuple[int, int, int]:
+    """Read record files into one Parquet table; returns (rows, cells, hash mismatches)."""
+    table = read_nasbench(paths)
+    write_nasbench_table(table, out)
+    mismatches = int((~table["hash_verified"]).sum())
+    return len(table), table["module_hash"].nunique(), mismatches
