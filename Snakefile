@@ -10,8 +10,11 @@ include: "workflow/rules/common.smk"
 
 
 validate_config(config, "config/config.schema.yaml")
+check_study_a_config(config)
 
 
+include: "workflow/rules/data.smk"
+include: "workflow/rules/segmentation.smk"
 include: "workflow/rules/curves.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/nasbench.smk"

@@ -60,11 +60,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     "source": {"contrast": 4.0, "heterogeneity": 0.5, "modality": "synthetic fluorescence"},
 }
 
-# The paper cites the NIST A10 set (Table 4) without a file address; NIST's image data are
-# listed at the landing page below, but no archive URL or checksum could be verified, so
+# The paper cites the NIST A10 set (Table 4, ref. [17]) by NIST's dissemination page below,
+# without a file address; no archive URL or checksum could be verified from it, so
 # fetch_a10 takes both from the config.
 A10_SOURCE: dict[str, str | None] = {
-    "landing_page": "https://isg.nist.gov/",
+    "landing_page": "https://isg.nist.gov/deepzoomweb/data/dissemination",
     "description": "NIST fluorescent A10 rat smooth-muscle cells with manual masks",
     "url": None,
     "sha256": None,

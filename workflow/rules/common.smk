@@ -7,6 +7,9 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from reusebench.datasets.build import check_dataset_names
+from reusebench.errors import InputError
+
 def validate_config(config, schema):
     """Validate and fill defaults; a bad key or value stops with one sentence naming it."""
     with open(schema) as stream:
@@ -18,6 +21,92 @@ def validate_config(config, schema):
               file=sys.stderr)
         sys.exit(2)
     validate(config, schema)
+
+
+def check_study_a_config(config):
+    """Data set names the Study A grid refers to must exist; else one sentence and exit 2."""
+    settings = config["study_a"]
+    try:
+        check_dataset_names(settings["datasets"], settings["targets"],
+                            settings["pretrain"]["source"], settings["eq11"], settings["inits"])
+    except InputError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+# ---------------------------------------------------------------- Study A
+
+
+def study_a_dataset_spec(wildcards):
+    return config["study_a"]["datasets"][wildcards.dataset]
+
+
+def study_a_dataset_folder(wildcards):
+    """The a10 kind reads the folder its download rule fills; the other kinds need no input."""
+    if study_a_dataset_spec(wildcards)["kind"] == "a10":
+        return f"resources/data/{wildcards.dataset}"
+    return []
+
+
+def study_a_used_datasets():
+    settings = config["study_a"]
+    used = list(settings["targets"])
+    if "pretrained" in settings["inits"]:
+        used.append(settings["pretrain"]["source"])
+    return list(dict.fromkeys(used))
+
+
+def study_a_dataset_files():
+    return expand("results/data/{dataset}.npz", dataset=study_a_used_datasets())
+
+
+def study_a_pretrained_checkpoint(wildcards):
+    """The pretrain rule's checkpoint for init 'pretrained'; nothing for the other inits."""
+    if wildcards.init != "pretrained":
+        return []
+    source = config["study_a"]["pretrain"]["source"]
+    return f"results/pretrained/{source}/{wildcards.arch}.pt"
+
+
+def study_a_training():
+    keys = ("epochs", "batch_size", "nvml_rate_hz", "torch_home")
+    return {key: config["study_a"][key] for key in keys}
+
+
+def study_a_run_dirs():
+    settings = config["study_a"]
+    return expand("results/runs/A/{dataset}/{arch}/{init}/lr{lr}/s{seed}/{device}",
+                  dataset=settings["targets"], arch=settings["archs"], init=settings["inits"],
+                  lr=settings["lrs"], seed=settings["seeds"], device=settings["devices"])
+
+
+def study_a_curve_files():
+    return [f"{run_dir}/curves.csv" for run_dir in study_a_run_dirs()]
+
+
+def gpu_count(wildcards):
+    """Training resources: one GPU unless the device wildcard is cpu."""
+    return 0 if wildcards.device == "cpu" else 1
+
+
+def gpu_model(wildcards):
+    """The GPU model asked of the scheduler: the device wildcard unless it is cpu or cuda."""
+    return "" if wildcards.device in ("cpu", "cuda") else wildcards.device
+
+
+def study_a_outputs():
+    targets = config["study_a"]["targets"]
+    tables = expand("results/tables/A/{table}.{ext}", ext=["csv", "md"],
+                    table=["table4_datasets", "table5_best_per_arch", "eq11_check"])
+    per_dataset = expand("results/tables/A/per_dataset/{dataset}_metrics.{ext}", dataset=targets,
+                         ext=["csv", "md"])
+    figures = expand("results/figures/A/{figure}_{dataset}.{ext}", dataset=targets,
+                     figure=["fig4_convergence", "fig5_parallel_coordinates"],
+                     ext=["png", "svg"])
+    interactive = expand("results/figures/A/fig5_parallel_coordinates_{dataset}.html",
+                         dataset=targets)
+    stability = expand("results/figures/A/fig6_stability.{ext}", ext=["png", "svg"])
+    return [*tables, *per_dataset, *figures, *interactive, *stability]
 
 
 def synthetic_datasets():
@@ -32,6 +121,8 @@ def curve_files(wildcards):
     """Curve tables the metric stage of a study reads."""
     if wildcards.study == "synthetic":
         return synthetic_curve_files()
+    if wildcards.study == "A":
+        return study_a_curve_files()
     raise WorkflowError(f"Unknown study '{wildcards.study}' in a metrics target.")
 
 
@@ -61,7 +152,8 @@ def nasbench_outputs():
 
 
 def all_outputs():
-    metric_tables = expand("results/metrics/{study}/{table}.{ext}", study=["synthetic"],
+    studies = ["synthetic", "A"]
+    metric_tables = expand("results/metrics/{study}/{table}.{ext}", study=studies,
                            table=["metrics", "pairs", "unpaired"], ext=["csv", "parquet"])
-    summaries = expand("results/tables/{study}/metrics_summary.md", study=["synthetic"])
-    return [*metric_tables, *summaries, *nasbench_outputs()]
+    summaries = expand("results/tables/{study}/metrics_summary.md", study=studies)
+    return [*metric_tables, *summaries, *study_a_outputs(), *nasbench_outputs()]

@@ -1,0 +1,11 @@
+"""Rule dataset: build one Study A data set from its config entry and save it as .npz."""
+
+from reusebench.datasets.build import build_dataset
+from reusebench.datasets.microscopy import dataset_summary, save_dataset
+from reusebench.workflow import logged
+
+with logged(snakemake.log[0]) as log:
+    folder = snakemake.input[0] if len(snakemake.input) else None
+    data = build_dataset(snakemake.wildcards.dataset, snakemake.params.spec, folder)
+    save_dataset(data, snakemake.output[0])
+    log.info("%s", dataset_summary(data))

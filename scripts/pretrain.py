@@ -1,0 +1,16 @@
+"""Rule pretrain: train an architecture on the source data set; its checkpoint is the
+'pretrained' init of the grid."""
+
+from reusebench.curves import write_curves
+from reusebench.datasets.microscopy import load_dataset
+from reusebench.seg.train import pretrain_run
+from reusebench.workflow import logged
+
+with logged(snakemake.log[0]) as log:
+    settings, training = snakemake.params.settings, snakemake.params.training
+    curves = pretrain_run(load_dataset(snakemake.input[0]), snakemake.wildcards.arch,
+                          settings["lr"], settings["seed"], settings["device"],
+                          settings["epochs"], training["batch_size"],
+                          snakemake.output.checkpoint, nvml_rate_hz=training["nvml_rate_hz"],
+                          log=log.info, num_threads=snakemake.threads)
+    write_curves(curves, snakemake.output.curves)

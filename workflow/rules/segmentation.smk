@@ -1,0 +1,50 @@
+wildcard_constraints:
+    lr="[0-9.e+-]+",
+    seed="[0-9]+",
+    device="[a-z][a-z0-9-]*",
+
+
+rule pretrain:
+    """The 'pretrained' init: an architecture trained from random weights on the source set."""
+    input:
+        "results/data/{source}.npz",
+    output:
+        checkpoint="results/pretrained/{source}/{arch}.pt",
+        curves="results/pretrained/{source}/{arch}_curves.csv",
+    params:
+        settings=config["study_a"]["pretrain"],
+        training=study_a_training(),
+    log:
+        "results/logs/pretrain/{source}/{arch}.log",
+    benchmark:
+        "results/benchmarks/pretrain/{source}/{arch}.tsv"
+    threads: 1
+    conda:
+        "../../envs/reusebench.yaml"
+    script:
+        "../../scripts/pretrain.py"
+
+
+rule train:
+    """One Study A configuration: curves, provenance and checkpoint (paper A, Table 3)."""
+    input:
+        data="results/data/{dataset}.npz",
+        pretrained=study_a_pretrained_checkpoint,
+    output:
+        curves="results/runs/A/{dataset}/{arch}/{init}/lr{lr}/s{seed}/{device}/curves.csv",
+        provenance="results/runs/A/{dataset}/{arch}/{init}/lr{lr}/s{seed}/{device}/provenance.json",
+        checkpoint="results/runs/A/{dataset}/{arch}/{init}/lr{lr}/s{seed}/{device}/checkpoint.pt",
+    params:
+        training=study_a_training(),
+    log:
+        "results/logs/train/A/{dataset}/{arch}/{init}/lr{lr}/s{seed}/{device}.log",
+    benchmark:
+        "results/benchmarks/train/A/{dataset}/{arch}/{init}/lr{lr}/s{seed}/{device}.tsv"
+    threads: 1
+    resources:
+        gpu=gpu_count,
+        gpu_model=gpu_model,
+    conda:
+        "../../envs/reusebench.yaml"
+    script:
+        "../../scripts/train.py"
