@@ -12,5 +12,6 @@ with logged(snakemake.log[0]) as log:
                           settings["lr"], settings["seed"], settings["device"],
                           settings["epochs"], training["batch_size"],
                           snakemake.output.checkpoint, nvml_rate_hz=training["nvml_rate_hz"],
-                          log=log.info, num_threads=snakemake.threads)
+                          log=log.info, num_threads=snakemake.threads,
+                          precise_bn=training["precise_bn"])
     write_curves(curves, snakemake.output.curves)

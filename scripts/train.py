@@ -13,4 +13,5 @@ with logged(snakemake.log[0]) as log:
               int(run.seed), run.device, training["epochs"], training["batch_size"],
               Path(snakemake.output.curves).parent, pretrained_checkpoint=pretrained,
               nvml_rate_hz=training["nvml_rate_hz"], log=log.info,
-              num_threads=snakemake.threads, torch_home=training["torch_home"])
+              num_threads=snakemake.threads, torch_home=training["torch_home"],
+              precise_bn=training["precise_bn"])

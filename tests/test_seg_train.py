@@ -24,7 +24,9 @@ from reusebench.seg.train import (
     confusion_matrix,
     fit,
     normalisation,
+    normalised_split,
     pretrain_run,
+    recompute_batchnorm_statistics,
     resolve_device,
     segmentation_scores,
     train_run,
@@ -292,3 +294,40 @@ def test_mask_values_beyond_the_class_count_are_an_input_error():
     data.n_classes = 2
     with pytest.raises(InputError, match=r"Data set tiny: mask values must lie in 0\.\.1"):
         fit(data, config())
+
+
+# ---------------------------------------------------------------- precise BatchNorm
+
+
+def test_precise_bn_makes_eval_mode_match_the_training_statistics():
+    data = tiny_data(n_train=8, n_test=2, size=128)
+    model = build_model("lraspp", 2, 1)
+    fit(data, config(epochs=2, batch_size=8), log=lambda line: None, model=model)
+    mean, std = normalisation(data.images[data.train_index])
+    train = normalised_split(data, data.train_index, mean, std)
+    weights_before = [p.detach().clone() for p in model.parameters()]
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    momenta_before = [norm.momentum for norm in norms]
+
+    def eval_minus_train_output():
+        with torch.no_grad():
+            model.train()
+            train_mode = model(train.images)
+            model.eval()
+            return (model(train.images) - train_mode).abs().mean().item()
+
+    stale = eval_minus_train_output()
+    recompute_batchnorm_statistics(model, train, batch_size=8)  # one batch: exact statistics
+    precise = eval_minus_train_output()
+    assert precise < 0.1 * stale
+    assert all(torch.equal(a, b) for a, b in zip(weights_before, model.parameters(),
+                                                 strict=True))
+    assert [norm.momentum for norm in norms] == momenta_before
+    assert 0.01 in momenta_before  # torchvision's MobileNetV3 layers
+
+
+def test_precise_bn_is_recorded_in_the_provenance(tmp_path):
+    train_run(tiny_data(), "lraspp", 1e-3, "random", 0, "cpu", 1, 2, tmp_path,
+              log=lambda line: None, precise_bn=True)
+    provenance = json.loads((tmp_path / "provenance.json").read_text())
+    assert provenance["config"]["precise_bn"] is True

@@ -43,8 +43,9 @@ def build_dataset(name: str, spec: Mapping[str, Any],
     if kind == "synthetic":
         return preset_dataset(spec["preset"], name, int(spec["n_images"]),
                               int(spec["image_size"]), seed, n_classes=n_classes)
-    folder = require_folder(folder if folder is not None else spec["path"], name)
-    return load_folder(folder / "images", folder / "masks", n_classes, name,
+    images, masks = spec.get("images", "images"), spec.get("masks", "masks")
+    folder = require_folder(folder if folder is not None else spec["path"], name, images, masks)
+    return load_folder(folder / images, folder / masks, n_classes, name,
                        spec.get("modality", "microscopy"), seed=seed,
                        resize_to=spec.get("resize_to"))
 

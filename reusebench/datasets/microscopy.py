@@ -487,12 +487,13 @@ def _size(pixels: np.ndarray) -> str:
 # ---------------------------------------------------------------- paper data sets
 
 
-def require_folder(path: str | Path, dataset_name: str) -> Path:
-    """``path`` when it holds images/ and masks/ folders; otherwise a one-sentence error."""
+def require_folder(path: str | Path, dataset_name: str, images: str = "images",
+                   masks: str = "masks") -> Path:
+    """``path`` when it holds the image and mask folders; otherwise a one-sentence error."""
     path = Path(path)
-    if not ((path / "images").is_dir() and (path / "masks").is_dir()):
-        raise InputError(f"Dataset {dataset_name} is not at {path}: put its images/ and "
-                         "masks/ folders there (see config/paper.yaml).")
+    if not ((path / images).is_dir() and (path / masks).is_dir()):
+        raise InputError(f"Dataset {dataset_name} is not at {path}: put its {images}/ and "
+                         f"{masks}/ folders there (see config/paper.yaml).")
     return path
 
 

@@ -77,6 +77,7 @@ class RunConfig:
     num_threads: int = 1
     nvml_rate_hz: float = 10.0
     torch_home: str | None = None
+    precise_bn: bool = False
 
 
 @dataclass
@@ -94,7 +95,7 @@ def train_run(data: SegmentationDataLike, arch: str, lr: float, init: str, seed:
               device: str, epochs: int, batch_size: int, out_dir: str | Path,
               study: str = "A", pretrained_checkpoint: str | Path | None = None,
               nvml_rate_hz: float = 10.0, log: Log = print, num_threads: int = 1,
-              torch_home: str | Path | None = None) -> pd.DataFrame:
+              torch_home: str | Path | None = None, precise_bn: bool = False) -> pd.DataFrame:
     """Train one configuration; write curves.csv, provenance.json and checkpoint.pt to out_dir.
 
     ``init`` is ``random``, ``pretrained`` (from ``pretrained_checkpoint``, written by
@@ -103,11 +104,12 @@ def train_run(data: SegmentationDataLike, arch: str, lr: float, init: str, seed:
     ``a100``, which must occur in the name of ``cuda:0``. The class weights of the loss are
     ``w_c = (1/p_c) / sum_k (1/p_k)`` with ``p_c`` the fraction of training-mask pixels of
     class c (sum over classes present; a class absent from the training masks gets weight 0).
-    Returns the run's validated curve table.
+    ``precise_bn`` recomputes BatchNorm statistics over the training set after every epoch
+    (see :func:`recompute_batchnorm_statistics`). Returns the run's validated curve table.
     """
     config = RunConfig(study, arch, init, float(lr), int(seed), device, int(epochs),
                        int(batch_size), _optional_str(pretrained_checkpoint), int(num_threads),
-                       float(nvml_rate_hz), _optional_str(torch_home))
+                       float(nvml_rate_hz), _optional_str(torch_home), bool(precise_bn))
     curves, checkpoint, provenance = fit(data, config, log)
     out_dir = Path(out_dir)
     atomic_write_all({
@@ -121,7 +123,7 @@ def train_run(data: SegmentationDataLike, arch: str, lr: float, init: str, seed:
 def pretrain_run(source_data: SegmentationDataLike, arch: str, lr: float, seed: int,
                  device: str, epochs: int, batch_size: int, out_path: str | Path,
                  nvml_rate_hz: float = 10.0, log: Log = print,
-                 num_threads: int = 1) -> pd.DataFrame:
+                 num_threads: int = 1, precise_bn: bool = False) -> pd.DataFrame:
     """Train ``arch`` from random weights on a source data set and save the checkpoint.
 
     The checkpoint at ``out_path`` (with its provenance inside) is the ``pretrained`` init of
@@ -129,7 +131,8 @@ def pretrain_run(source_data: SegmentationDataLike, arch: str, lr: float, seed: 
     (study ``pretrain``).
     """
     config = RunConfig("pretrain", arch, "random", float(lr), int(seed), device, int(epochs),
-                       int(batch_size), None, int(num_threads), float(nvml_rate_hz))
+                       int(batch_size), None, int(num_threads), float(nvml_rate_hz),
+                       precise_bn=bool(precise_bn))
     curves, checkpoint, provenance = fit(source_data, config, log)
     checkpoint["provenance"] = provenance
     atomic_write(Path(out_path), lambda tmp: torch.save(checkpoint, tmp))
@@ -149,8 +152,8 @@ def fit(data: SegmentationDataLike, config: RunConfig, log: Log = print,
     torch_device = resolve_device(config.device)
     _make_deterministic(config.seed, config.num_threads)
     mean, std = normalisation(data.images[data.train_index])
-    train = _split(data, data.train_index, mean, std)
-    test = _split(data, data.test_index, mean, std)
+    train = normalised_split(data, data.train_index, mean, std)
+    test = normalised_split(data, data.test_index, mean, std)
     weights = class_weights(train.masks.numpy(), data.n_classes)
     model = _initial_model(config, data) if model is None else _checked(model, config, data)
     model = model.to(torch_device)
@@ -285,7 +288,7 @@ def normalisation(train_images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(std > 0, std, 1.0)
 
 
-def _split(data: SegmentationDataLike, index: np.ndarray, mean: np.ndarray,
+def normalised_split(data: SegmentationDataLike, index: np.ndarray, mean: np.ndarray,
            std: np.ndarray) -> Split:
     images = (np.asarray(data.images[index], dtype=np.float64) - mean) / std
     channels_first = np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32)
@@ -353,6 +356,8 @@ def _epochs(model: SegmentationNet, optimizer: torch.optim.Optimizer, train: Spl
         _reset_torch_peak(device)
         started = _clock(device)
         train_loss = _train_epoch(model, optimizer, train, weights, config.batch_size, order)
+        if config.precise_bn:
+            recompute_batchnorm_statistics(model, train, config.batch_size)
         trained = _clock(device)
         test_loss, confusion = _evaluate(model, test, weights, config.batch_size,
                                          model.n_classes)
@@ -394,6 +399,32 @@ def _train_epoch(model: SegmentationNet, optimizer: torch.optim.Optimizer, train
         optimizer.step()
         losses.append(loss.item())
     return float(np.mean(losses))
+
+
+@torch.no_grad()
+def recompute_batchnorm_statistics(model: SegmentationNet, train: Split,
+                                   batch_size: int) -> None:
+    """Replace BatchNorm running statistics by their average over the training set.
+
+    With few batches per epoch (small data sets) the running averages lag far behind the
+    weights (torchvision's MobileNetV3 layers use momentum 0.01), so evaluation-mode outputs
+    reflect stale statistics rather than the model; one forward pass over the training images
+    with a cumulative average fixes that ("precise BN"). The weights are not changed.
+    """
+    norms = [module for module in model.modules()
+             if isinstance(module, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [norm.momentum for norm in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average over the batches below
+    model.train()
+    device = next(model.parameters()).device
+    for start in range(0, len(train.images), batch_size):
+        model(train.images[start:start + batch_size].to(device))
+    for norm, momentum in zip(norms, momenta, strict=True):
+        norm.momentum = momentum
 
 
 @torch.no_grad()

@@ -69,7 +69,7 @@ def study_a_pretrained_checkpoint(wildcards):
 
 
 def study_a_training():
-    keys = ("epochs", "batch_size", "nvml_rate_hz", "torch_home")
+    keys = ("epochs", "batch_size", "nvml_rate_hz", "torch_home", "precise_bn")
     return {key: config["study_a"][key] for key in keys}
 
 
