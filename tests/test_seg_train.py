@@ -326,8 +326,8 @@ def test_precise_bn_makes_eval_mode_match_the_training_statistics():
     assert 0.01 in momenta_before  # torchvision's MobileNetV3 layers
 
 
-def test_precise_bn_is_recorded_in_the_provenance(tmp_path):
-    train_run(tiny_data(), "lraspp", 1e-3, "random", 0, "cpu", 1, 2, tmp_path,
+def test_precise_bn_is_recorded_in_the_provenance_and_survives_a_lone_last_sample(tmp_path):
+    train_run(tiny_data(n_train=5), "lraspp", 1e-3, "random", 0, "cpu", 1, 4, tmp_path,
               log=lambda line: None, precise_bn=True)
     provenance = json.loads((tmp_path / "provenance.json").read_text())
     assert provenance["config"]["precise_bn"] is True

@@ -378,12 +378,21 @@ def _recorded(loss: float) -> float:
     return loss if math.isfinite(loss) else math.inf
 
 
-def batches(n_samples: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
-    """A seeded random partition into batches; a last batch of one joins the one before it."""
-    parts = list(torch.randperm(n_samples, generator=generator).split(batch_size))
+def batches(n_samples: int, batch_size: int,
+            generator: torch.Generator | None) -> list[torch.Tensor]:
+    """A seeded random partition into batches (in order without a generator); a last batch
+    of one joins the one before it."""
+    order = (torch.arange(n_samples) if generator is None
+             else torch.randperm(n_samples, generator=generator))
+    parts = list(order.split(batch_size))
     if len(parts) > 1 and len(parts[-1]) == 1:
         parts[-2:] = [torch.cat(parts[-2:])]
     return parts
+
+
+def in_order_batches(n_samples: int, batch_size: int) -> list[torch.Tensor]:
+    """Consecutive batches; a last batch of one joins the one before it (BatchNorm needs 2)."""
+    return batches(n_samples, batch_size, None)
 
 
 def _train_epoch(model: SegmentationNet, optimizer: torch.optim.Optimizer, train: Split,
@@ -421,8 +430,8 @@ def recompute_batchnorm_statistics(model: SegmentationNet, train: Split,
         norm.momentum = None  # cumulative average over the batches below
     model.train()
     device = next(model.parameters()).device
-    for start in range(0, len(train.images), batch_size):
-        model(train.images[start:start + batch_size].to(device))
+    for chunk in in_order_batches(len(train.images), batch_size):
+        model(train.images[chunk].to(device))
     for norm, momentum in zip(norms, momenta, strict=True):
         norm.momentum = momentum
 
