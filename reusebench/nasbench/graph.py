@@ -5,20 +5,21 @@ of ``str((out_degree, in_degree, label))``; then, as many times as there are ver
 vertex's hash becomes the MD5 of its in-neighbours' hashes sorted and joined, ``|``, its
 out-neighbours' likewise, ``|``, its own; the cell's hash is the MD5 of ``str(sorted(hashes))``.
 
-``cell_hashes`` computes the same hash for many cells at once: the vertex states of one round
-are deduplicated over all cells, so each distinct state is hashed once, and the MD5 inputs are
-assembled with numpy (state ids are kept in hex order, so sorting ids sorts the hex strings).
+``module_hash`` here is the plain reference; ``cell_hashes`` and ``hash_parsed_cells`` compute
+the same hash for many cells at once (parsing and pruning with numpy here, hashing in
+``cellhash``).
 """
 
 from __future__ import annotations
 
-import binascii
 import hashlib
 import math
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+
+from reusebench.nasbench.cellhash import hash_pruned_cells
 
 try:  # CPython's own MD5 costs about half of OpenSSL's per call on short inputs
     from _md5 import md5 as _md5
@@ -27,8 +28,6 @@ except ImportError:  # pragma: no cover - other interpreters
 
 CANONICAL_OPS = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
 INPUT_LABEL, OUTPUT_LABEL = -1, -2
-HEX_BYTES = 32
-_SEPARATOR = ord("|")
 
 
 class InvalidSpecError(ValueError):
@@ -138,125 +137,6 @@ def factorize_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int64), first
 
 
-def _md5_rows(messages: np.ndarray) -> np.ndarray:
-    """Raw MD5 digests (n, 16) of the rows of a uint8 matrix."""
-    width = messages.shape[1]
-    blob = np.ascontiguousarray(messages).tobytes()
-    digests = b"".join([_md5(blob[offset:offset + width]).digest()
-                        for offset in range(0, len(blob), width)])
-    return np.frombuffer(digests, dtype=np.uint8).reshape(-1, 16)
-
-
-def _hex_rows(digests: np.ndarray) -> np.ndarray:
-    return np.frombuffer(binascii.hexlify(digests.tobytes()), dtype=np.uint8).reshape(-1, 32)
-
-
-def _digest_order(digests: np.ndarray) -> np.ndarray:
-    """Order of digests as their hex strings sort (= big-endian byte order)."""
-    halves = np.ascontiguousarray(digests).view(">u8")
-    order = np.argsort(halves[:, 0])
-    leading = halves[order, 0]
-    if (leading[1:] == leading[:-1]).any():  # equal first 8 bytes: order by all 16
-        order = np.lexsort((halves[:, 1], halves[:, 0]))
-    return order
-
-
-class _Level:
-    """The distinct vertex states of one round: their hex hashes, ids in hex order."""
-
-    def __init__(self, digests: np.ndarray):
-        order = _digest_order(digests)
-        self.rank = np.empty(len(order), dtype=np.int64)
-        self.rank[order] = np.arange(len(order))
-        self.hex = _hex_rows(digests[order])
-
-
-def _initial_level(edges: np.ndarray, labels: np.ndarray,
-                   valid: np.ndarray) -> tuple[_Level, np.ndarray]:
-    triples = np.stack([edges.sum(axis=2), edges.sum(axis=1), labels], axis=-1)[valid]
-    codes, first = factorize_rows(triples)
-    texts = [str(tuple(row)).encode() for row in triples[first].tolist()]
-    digests = np.frombuffer(b"".join(_md5(text).digest() for text in texts),
-                            dtype=np.uint8).reshape(-1, 16)
-    level = _Level(digests)
-    states = np.full(valid.shape, -1, dtype=np.int64)
-    states[valid] = level.rank[codes]
-    return level, states
-
-
-def _neighbour_ids(edges: np.ndarray, states: np.ndarray, incoming: bool) -> np.ndarray:
-    """(cells, vertex, slot): ids of each vertex's in- or out-neighbours, ascending, -1 after."""
-    links = edges.transpose(0, 2, 1) if incoming else edges  # links[k, v, w]: v's neighbour w
-    big = np.iinfo(np.int32).max
-    ids = np.where(links, states[:, None, :].astype(np.int32), big)
-    ids.sort(axis=2)
-    ids[ids == big] = -1
-    return ids
-
-
-def _round_messages(level: _Level, keys: np.ndarray, size: int) -> np.ndarray:
-    """MD5 digests of the distinct states ``keys`` = [in ids | out ids | own id], -1 padded:
-    in-neighbour hashes joined, '|', out-neighbour hashes joined, '|', own hash."""
-    n_in = (keys[:, :size] >= 0).sum(axis=1)
-    n_out = (keys[:, size:2 * size] >= 0).sum(axis=1)
-    shape = n_in * (size + 1) + n_out
-    order = np.argsort(shape, kind="stable")
-    bounds = np.flatnonzero(np.diff(shape[order], prepend=-1, append=-1))
-    digests = np.empty((len(keys), 16), dtype=np.uint8)
-    for begin, end in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-        rows = order[begin:end]
-        ins, outs = int(n_in[rows[0]]), int(n_out[rows[0]])
-        columns = [*range(ins), *range(size, size + outs), 2 * size]
-        hexes = level.hex[keys[np.ix_(rows, columns)]].reshape(len(rows), -1)
-        split_in, split_out = HEX_BYTES * ins, HEX_BYTES * (ins + outs)
-        message = np.empty((len(rows), split_out + HEX_BYTES + 2), dtype=np.uint8)
-        message[:, :split_in] = hexes[:, :split_in]
-        message[:, split_in] = _SEPARATOR
-        message[:, split_in + 1:split_out + 1] = hexes[:, split_in:split_out]
-        message[:, split_out + 1] = _SEPARATOR
-        message[:, split_out + 2:] = hexes[:, split_out:]
-        digests[rows] = _md5_rows(message)
-    return digests
-
-
-def _fingerprints(level: _Level, states: np.ndarray, size: int) -> np.ndarray:
-    """MD5 of ``str(sorted(hashes))`` for cells of ``size`` vertices: "['h1', 'h2', ...]"."""
-    ordered = np.sort(states[:, :size], axis=1)
-    template = ("[" + ", ".join(["'" + "-" * HEX_BYTES + "'"] * size) + "]").encode()
-    message = np.tile(np.frombuffer(template, dtype=np.uint8), (len(states), 1))
-    for vertex in range(size):
-        message[:, 2 + 36 * vertex:34 + 36 * vertex] = level.hex[ordered[:, vertex]]
-    return _md5_rows(message)
-
-
-def hash_pruned_cells(edges: np.ndarray, labels: np.ndarray, sizes: np.ndarray) -> list[str]:
-    """``module_hash`` of many pruned cells: ``edges`` (k, V, V) bool padded with no edges,
-    ``labels`` (k, V) ints, ``sizes`` (k,) vertex counts."""
-    count, width = labels.shape
-    valid = np.arange(width) < sizes[:, None]
-    level, states = _initial_level(edges, labels, valid)
-    digests = np.zeros((count, 16), dtype=np.uint8)
-    for done in range(width + 1):
-        finished = np.flatnonzero(sizes == done)
-        if finished.size:
-            digests[finished] = _fingerprints(level, states[finished], done)
-        running = np.flatnonzero(sizes > done)
-        if not running.size:
-            break
-        run_edges, run_states = edges[running], states[running]
-        keys = np.concatenate([_neighbour_ids(run_edges, run_states, incoming=True),
-                               _neighbour_ids(run_edges, run_states, incoming=False),
-                               run_states[:, :, None]], axis=2)
-        run_valid = valid[running]
-        vertex_keys = keys[run_valid]
-        codes, first = factorize_rows(vertex_keys)
-        level = _Level(_round_messages(level, vertex_keys[first], width))
-        new_states = np.full(run_valid.shape, -1, dtype=np.int64)
-        new_states[run_valid] = level.rank[codes]
-        states[running] = new_states  # finished cells keep ids of an older level, never reread
-    return _hex_rows(digests).view(f"S{HEX_BYTES}").ravel().astype(str).tolist()
-
-
 UNKNOWN_OP = 9  # label of an inner operation that is not one of CANONICAL_OPS
 
 
@@ -294,8 +174,8 @@ def parse_cells(adjacency: Sequence[str], operations: Sequence[str]):
     return edges, labels, sizes, well_formed
 
 
-def _prune_cells(edges: np.ndarray, labels: np.ndarray, sizes: np.ndarray,
-                 well_formed: np.ndarray):
+def prune_cells(edges: np.ndarray, labels: np.ndarray, sizes: np.ndarray,
+                well_formed: np.ndarray):
     """``prune`` and ``labeling_of`` for padded cells: (edges, labels, sizes, valid)."""
     count, width = labels.shape
     if width == 0:
@@ -333,7 +213,7 @@ def cell_hashes(adjacency: Sequence[str], operations: Sequence[str]) -> list[str
 def hash_parsed_cells(edges: np.ndarray, labels: np.ndarray, sizes: np.ndarray,
                       well_formed: np.ndarray) -> list[str | None]:
     """``cell_hashes`` of cells already turned into arrays by ``parse_cells``."""
-    edges, labels, sizes, valid = _prune_cells(edges, labels, sizes, well_formed)
+    edges, labels, sizes, valid = prune_cells(edges, labels, sizes, well_formed)
     hashes: list[str | None] = [None] * len(sizes)
     rows = np.flatnonzero(valid)
     if rows.size:

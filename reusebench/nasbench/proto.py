@@ -163,6 +163,8 @@ def _batch_varints(buffer: np.ndarray, positions: np.ndarray) -> tuple[np.ndarra
 
 def byte_rows(buffer: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
     """(n, width) copies of ``buffer[start:start + width]``, zero past the buffer's end."""
+    if width and len(starts) and len(buffer) >= width and starts.max() <= len(buffer) - width:
+        return np.lib.stride_tricks.sliding_window_view(buffer, width)[starts]
     rows = np.zeros((len(starts), width), dtype=np.uint8)
     if width == 0 or not len(starts):
         return rows
@@ -197,34 +199,64 @@ _DOUBLE_AT = np.array([_BLOCK * block + 3 + 9 * field for block in range(BATCH_E
                        for field in range(len(EVALUATION_FIELDS))], dtype=np.int64)
 
 
-def _decode_standard(buffer: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+def _standard_doubles(rows: np.ndarray) -> np.ndarray:
+    """The (n, 3, 5) doubles of messages in the standard layout, read through a strided view
+    (block b, field f starts at byte 47 b + 9 f + 3)."""
+    rows = np.ascontiguousarray(rows)
+    shape = (len(rows), BATCH_EVALUATIONS, len(EVALUATION_FIELDS), 8)
+    strides = (rows.strides[0], _BLOCK, 9, 1)
+    view = np.lib.stride_tricks.as_strided(rows[:, _DOUBLE_AT[0]:], shape, strides,
+                                           writeable=False)
+    return np.ascontiguousarray(view).view("<f8")[..., 0]
+
+
+def _decode_standard(rows: np.ndarray, lengths: np.ndarray,
                      result: dict[str, np.ndarray]) -> np.ndarray:
-    """Fill ``result`` for the messages in the standard layout; return which those are."""
-    lengths = ends - starts
-    rows = byte_rows(buffer, starts, _STANDARD_MAX)
+    """Fill ``result`` for the messages in the standard layout; return which those are.
+
+    ``rows[i]`` holds message i from its first byte (anything after its length is ignored).
+    """
+    if rows.shape[1] < _STANDARD_MIN:
+        return np.zeros(len(rows), dtype=bool)
+    last = rows.shape[1] - 1
     varint_size = lengths - (_STANDARD_MIN - 1)
     varint = rows[:, _PARAMETERS_AT + 1:_PARAMETERS_AT + 1 + MAX_VARINT_BYTES]
-    position = np.arange(MAX_VARINT_BYTES)
+    position = np.arange(varint.shape[1])
     continues = varint >= 0x80
     in_varint = position < varint_size[:, None]
     standard = (lengths >= _STANDARD_MIN) & (lengths <= _STANDARD_MAX)
     standard &= (rows[:, _TAG_AT] == _TAG_VALUE).all(axis=1)
     standard &= (continues == (position < varint_size[:, None] - 1)).all(axis=1, where=in_varint)
-    time_tag = np.minimum(_PARAMETERS_AT + 1 + varint_size, _STANDARD_MAX - 1)
+    time_tag = np.clip(_PARAMETERS_AT + 1 + varint_size, 0, last)
     standard &= rows[np.arange(len(rows)), time_tag] == (TOTAL_TIME_FIELD << 3 | FIXED64)
     matched = np.flatnonzero(standard)
-    rows, varint, in_varint = rows[matched], varint[matched], in_varint[matched]
-    doubles = rows[:, _DOUBLE_AT[:, None] + np.arange(8)]
-    result["evaluations"][matched] = np.ascontiguousarray(doubles).view("<f8").reshape(
-        len(matched), BATCH_EVALUATIONS, len(EVALUATION_FIELDS))
+    if len(matched) < len(rows):
+        rows, varint, in_varint = rows[matched], varint[matched], in_varint[matched]
+    result["evaluations"][matched] = _standard_doubles(rows)
     parts = (varint & 0x7F).astype(np.uint64) << (7 * position).astype(np.uint64)
     low = (np.where(in_varint, parts, 0).sum(axis=1) & np.uint64(0xFFFFFFFF)).astype(np.int64)
     result["trainable_parameters"][matched] = np.where(low >= 1 << 31, low - (1 << 32), low)
-    time_bytes = rows[np.arange(len(matched))[:, None], time_tag[matched][:, None] + 1
-                      + np.arange(8)]
+    time_bytes = rows[np.arange(len(matched))[:, None],
+                      np.minimum(time_tag[matched][:, None] + 1 + np.arange(8), last)]
     result["total_time"][matched] = np.ascontiguousarray(time_bytes).view("<f8").ravel()
     result["n_evaluations"][matched] = BATCH_EVALUATIONS
     return standard
+
+
+def decode_metrics_rows(rows: np.ndarray, lengths: np.ndarray) -> dict[str, np.ndarray]:
+    """``decode_metrics_batch`` of messages given as the rows of a matrix, message i being
+    ``rows[i, :lengths[i]]``."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    result = _empty_batch(len(rows))
+    others = np.flatnonzero(~_decode_standard(rows, lengths, result))
+    if others.size:
+        inside = np.arange(rows.shape[1]) < lengths[others, None]
+        stream = np.concatenate([rows[others][inside], np.zeros(16, dtype=np.uint8)])
+        ends = np.cumsum(lengths[others])
+        part = decode_metrics_batch(stream, ends - lengths[others], ends)
+        for name, values in part.items():
+            result[name][others] = values
+    return result
 
 
 def _empty_batch(count: int) -> dict[str, np.ndarray]:
@@ -250,7 +282,8 @@ def decode_metrics_batch(buffer: np.ndarray, starts: np.ndarray,
     starts = np.asarray(starts, dtype=np.int64)
     ends = np.asarray(ends, dtype=np.int64)
     result = _empty_batch(len(starts))
-    others = np.flatnonzero(~_decode_standard(buffer, starts, ends, result))
+    rows = byte_rows(buffer, starts, _STANDARD_MAX)
+    others = np.flatnonzero(~_decode_standard(rows, ends - starts, result))
     for first in range(0, len(others), BATCH_CHUNK):
         chunk = others[first:first + BATCH_CHUNK]
         part = _decode_chunk(buffer, starts[chunk], ends[chunk])

@@ -109,26 +109,34 @@ def iter_tfrecord(path: str | Path) -> Iterator[bytes]:
             index += 1
 
 
-def _walk(data: bytes) -> tuple[np.ndarray, list[int], list[int], bool]:
-    """Data offsets, lengths and (with google-crc32c) data CRCs of consecutive records, and
-    whether the last one is cut short. Lengths are trusted here and checked afterwards."""
+def _walk(data: bytes) -> tuple[np.ndarray, list[int], bool]:
+    """Data offsets and lengths of consecutive records, and whether the last one is cut
+    short. Lengths are trusted here and checked afterwards."""
     unpack_length = _LENGTH.unpack_from
-    size = len(data)
     lengths: list[int] = []
-    crcs: list[int] = []
-    add_length, add_crc = lengths.append, crcs.append
-    crc = crc32c if HAVE_FAST_CRC else None
+    add_length = lengths.append
     position = 0
-    while position + HEADER_BYTES <= size:
-        (length,) = unpack_length(data, position)
-        add_length(length)
-        start = position + HEADER_BYTES
-        position = start + length + FOOTER_BYTES
-        if crc is not None:
-            add_crc(crc(data[start:start + length]))
+    try:  # the loop ends where fewer than 8 bytes are left to read a length from
+        while True:
+            length = unpack_length(data, position)[0]
+            add_length(length)
+            position += length + HEADER_BYTES + FOOTER_BYTES
+    except struct.error:
+        pass
+    size = len(data)
+    if lengths and position - lengths[-1] - FOOTER_BYTES > size:
+        lengths.pop()  # the last length read has no room for its checksum: a cut header
+        position = size + 1
     framed = np.minimum(np.asarray(lengths, dtype=np.uint64), size).astype(np.int64)
     starts = np.cumsum(framed + HEADER_BYTES + FOOTER_BYTES) - framed - FOOTER_BYTES
-    return starts, lengths, crcs, position != size
+    return starts, lengths, position != size
+
+
+def _data_crcs(data: bytes, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """CRC32C of each record's data (google-crc32c's C code, one call per record)."""
+    ends = (starts + lengths).tolist()
+    return np.fromiter(map(crc32c, map(data.__getitem__, map(slice, starts.tolist(), ends))),
+                       dtype=np.uint32, count=len(starts))
 
 
 def _first_bad_header(buffer: np.ndarray, starts: np.ndarray) -> int | None:
@@ -150,7 +158,7 @@ def frame_tfrecord(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
     Raises InputError naming the first bad record: a bad length checksum (checked before the
     length is trusted), a record cut short by the end of the file, or a bad data checksum.
     """
-    starts, lengths_list, crcs, cut = _walk(data)
+    starts, lengths_list, cut = _walk(data)
     buffer = np.frombuffer(data, dtype=np.uint8)
     bad_header = _first_bad_header(buffer, starts)
     if bad_header == 0:
@@ -163,7 +171,7 @@ def frame_tfrecord(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
     if cut:
         raise _truncated(len(starts) - 1 if _last_overruns(starts, lengths, data)
                          else len(starts), name)
-    computed = mask_crc_array(np.asarray(crcs, dtype=np.uint32) if HAVE_FAST_CRC
+    computed = mask_crc_array(_data_crcs(data, starts, lengths) if HAVE_FAST_CRC
                               else crc32c_batch(buffer, starts, lengths))
     bad = np.flatnonzero(computed != _gather_uint32(buffer, starts + lengths))
     if bad.size:
