@@ -18,6 +18,7 @@ include: "workflow/rules/segmentation.smk"
 include: "workflow/rules/curves.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/nasbench.smk"
+include: "workflow/rules/tradeoff.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -123,6 +123,8 @@ def curve_files(wildcards):
         return synthetic_curve_files()
     if wildcards.study == "A":
         return study_a_curve_files()
+    if wildcards.study == "B":
+        return tradeoff_curve_files()
     raise WorkflowError(f"Unknown study '{wildcards.study}' in a metrics target.")
 
 
@@ -151,9 +153,120 @@ def nasbench_outputs():
     return expand("results/tables/nasbench/{source}/claims.md", source=nasbench_sources())
 
 
+# ---------------------------------------------------------------- Study B
+
+from reusebench.tradeoff.data import CIFAR as TRADEOFF_CIFAR
+from reusebench.tradeoff.spec import SYNTHETIC_CLASSES as TRADEOFF_SYNTHETIC
+from reusebench.tradeoff.spec import Run as TradeoffRun
+from reusebench.tradeoff.spec import donor_run as tradeoff_donor_run
+from reusebench.tradeoff.spec import expand_runs as tradeoff_expand_runs
+from reusebench.tradeoff.spec import parse_technique as tradeoff_parse_technique
+
+
+def tradeoff_runs():
+    """Every Study B run (config grids plus m2m donors); a bad entry stops with one sentence."""
+    try:
+        return tradeoff_expand_runs(config["study_b"])
+    except InputError as error:
+        print(f"Error: invalid configuration: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+def tradeoff_run_dir(run):
+    return (f"results/runs/B/{run.dataset}/{run.split}/{run.arch}/{run.technique}/"
+            f"{run.device}")
+
+
+def tradeoff_summary_files():
+    return [f"{tradeoff_run_dir(run)}/summary.json" for run in tradeoff_runs()]
+
+
+def tradeoff_curve_files():
+    """Study B curve tables (the curve-table contract, study B)."""
+    return [f"{tradeoff_run_dir(run)}/curves.csv" for run in tradeoff_runs()]
+
+
+def tradeoff_datasets():
+    """Data sets with runs on their own split: one ranking and bubble chart each."""
+    return sorted({run.dataset for run in tradeoff_runs() if run.split == "own"})
+
+
+def tradeoff_archs():
+    return sorted({run.arch for run in tradeoff_runs()})
+
+
+def tradeoff_baseline_files():
+    return expand("results/tradeoff/baseline/{dataset}.json", dataset=tradeoff_datasets())
+
+
+def tradeoff_archive_name(wildcards):
+    """The CIFAR data set whose official archive file is the wildcard."""
+    for name, archive in TRADEOFF_CIFAR.items():
+        if archive.file_name == wildcards.archive:
+            return name
+    raise WorkflowError(f"'{wildcards.archive}' is not an official CIFAR archive name.")
+
+
+def tradeoff_dataset_source(wildcards):
+    """The file a Study B data set is read from (nothing for the synthetic ones)."""
+    settings, name = config["study_b"], wildcards.dataset
+    if name in settings["files"]:
+        return settings["files"][name]
+    if name in TRADEOFF_CIFAR:
+        return f"resources/cifar/{TRADEOFF_CIFAR[name].file_name}"
+    return []
+
+
+def tradeoff_dataset_settings(wildcards):
+    """Only the settings that change this data set (so others do not rerun it)."""
+    settings = config["study_b"]
+    if wildcards.dataset in TRADEOFF_SYNTHETIC:
+        return {"synthetic": settings["synthetic"]}
+    return {"limits": settings["limits"], "seed": settings["seed"]}
+
+
+def tradeoff_train_inputs(wildcards):
+    """Data set, pretrained backbone (weights: synthetic) and, for m2m, the donor model."""
+    settings = config["study_b"]
+    inputs = {"data": f"results/tradeoff/data/{wildcards.dataset}.npz"}
+    if settings["weights"] == "synthetic":
+        inputs["pretrained"] = f"results/tradeoff/pretrained/{wildcards.arch}.h5"
+    if tradeoff_parse_technique(wildcards.technique).method == "m2m":
+        run = TradeoffRun(wildcards.dataset, wildcards.split, wildcards.arch, wildcards.technique,
+                  wildcards.device)
+        inputs["donor"] = f"{tradeoff_run_dir(tradeoff_donor_run(run, settings))}/model.h5"
+    return inputs
+
+
+def tradeoff_train_settings():
+    keys = ("epochs", "batch_size", "lr", "seed", "test_repeats", "gzip_level", "tflite",
+            "cluster_init", "weights", "precise_bn")
+    settings = config["study_b"]
+    return {**{key: settings[key] for key in keys},
+            "m2m": {"top_layers": settings["m2m"]["top_layers"]}}
+
+
+def tradeoff_outputs():
+    """Every final Study B target: run table, Tables 1-7, Figs. 3-8."""
+    if not tradeoff_runs():
+        return []
+    tables = expand("results/tables/B/{table}.{ext}", ext=["csv", "md"],
+                    table=["table1_model_sizes", "table2_accuracy", "table3_split_times",
+                           "table4_technique_times", "table7_clustering"])
+    rankings = expand("results/tables/B/opscore_{dataset}.{ext}", dataset=tradeoff_datasets(),
+                      ext=["csv", "md"])
+    figures = expand("results/figures/B/{figure}.{ext}", ext=["png", "svg"],
+                     figure=["fig3_accuracy_curves", "fig4_accuracy_by_technique",
+                             "fig5_accuracy_vs_unfrozen", "fig8_accuracy_vs_clusters"])
+    bubbles = expand("results/figures/B/bubble_{dataset}.{ext}", dataset=tradeoff_datasets(),
+                     ext=["png", "svg"])
+    return ["results/tradeoff/runs.csv", *tables, *rankings, *figures, *bubbles]
+
+
 def all_outputs():
     studies = ["synthetic", "A"]
     metric_tables = expand("results/metrics/{study}/{table}.{ext}", study=studies,
                            table=["metrics", "pairs", "unpaired"], ext=["csv", "parquet"])
     summaries = expand("results/tables/{study}/metrics_summary.md", study=studies)
-    return [*metric_tables, *summaries, *study_a_outputs(), *nasbench_outputs()]
+    return [*metric_tables, *summaries, *study_a_outputs(), *nasbench_outputs(),
+            *tradeoff_outputs()]

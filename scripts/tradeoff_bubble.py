@@ -1,0 +1,14 @@
+"""Rule tradeoff_bubble: accuracy vs inference time, bubble area = size (Figs. 6-7)."""
+
+import pandas as pd
+
+from reusebench.plots import save_figure
+from reusebench.tradeoff.figures import bubble_chart
+from reusebench.tradeoff.tables import own_split
+from reusebench.workflow import logged
+
+with logged(snakemake.log[0]) as log:
+    runs = own_split(pd.read_csv(snakemake.input[0], dtype={"split": str}))
+    save_figure(bubble_chart(runs, snakemake.wildcards.dataset), snakemake.output.png,
+                snakemake.output.svg)
+    log.info("bubble chart of %d runs", len(runs))

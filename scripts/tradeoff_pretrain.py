@@ -1,0 +1,10 @@
+"""Rule tradeoff_pretrain: backbone weights trained on a synthetic source task."""
+
+from reusebench.tradeoff.experiment import PretrainSettings, pretrain_backbone
+from reusebench.workflow import logged
+
+with logged(snakemake.log[0]) as log:
+    settings = dict(snakemake.params.settings)
+    device = settings.pop("device")
+    pretrain_backbone(snakemake.wildcards.arch, PretrainSettings(**settings), snakemake.threads,
+                      snakemake.output[0], device=device, log=log.info)

@@ -1,0 +1,104 @@
+"""Study B names: technique grammar, split ratios, the run grid and its m2m donors."""
+
+import pytest
+
+from reusebench.errors import InputError
+from reusebench.tradeoff.spec import (
+    Run,
+    Technique,
+    curve_dataset,
+    expand_runs,
+    parse_split,
+    parse_technique,
+)
+
+M2M = {"donors": {"resnet50": "resnet101"}, "donor_technique": "top1", "top_layers": 10}
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("base", Technique("base", "base", None, None)),
+    ("top1", Technique("top1", "base", None, 1)),
+    ("top10", Technique("top10", "base", None, 10)),
+    ("fp16", Technique("fp16", "fp16", None, None)),
+    ("fp16-top10", Technique("fp16-top10", "fp16", None, 10)),
+    ("cluster512", Technique("cluster512", "cluster", 512, None)),
+    ("cluster16-top1", Technique("cluster16-top1", "cluster", 16, 1)),
+    ("m2m", Technique("m2m", "m2m", None, None)),
+    ("m2m-top10", Technique("m2m-top10", "m2m", None, 10)),
+])
+def test_techniques_parse_to_method_clusters_and_unfreezing(name, expected):
+    assert parse_technique(name) == expected
+
+
+@pytest.mark.parametrize(("name", "fragment"), [
+    ("prune", "unknown technique 'prune'"),
+    ("cluster0", "K (number of clusters) = 0"),
+    ("cluster-4", "K (number of clusters) = -4"),
+    ("top0", "N = 0"),
+    ("base-top3", "is written top3"),
+    ("fp16-top", "unknown technique"),
+])
+def test_bad_techniques_raise_one_sentence_naming_them(name, fragment):
+    with pytest.raises(InputError) as caught:
+        parse_technique(name)
+    message = str(caught.value)
+    assert fragment in message
+    assert message.count(". ") == 0 and message.endswith(".")
+
+
+@pytest.mark.parametrize(("split", "fraction"), [("own", None), ("50-50", 0.5),
+                                                 ("70-30", 0.7), ("90-10", 0.9)])
+def test_splits_give_the_train_fraction(split, fraction):
+    assert parse_split(split) == fraction
+
+
+@pytest.mark.parametrize("split", ["60-30", "0-100", "seventy", "100-0"])
+def test_bad_splits_are_rejected(split):
+    with pytest.raises(InputError, match="sum to 100"):
+        parse_split(split)
+
+
+def test_curve_dataset_key_carries_the_split_unless_it_is_the_own_one():
+    assert curve_dataset("cifar10", "own") == "cifar10"
+    assert curve_dataset("cifar100", "70-30") == "cifar100-70-30"
+
+
+def test_grids_expand_to_the_union_of_their_products_plus_m2m_donors():
+    section = {"m2m": M2M, "files": {}, "runs": [
+        {"datasets": ["synth10", "synth100"], "archs": ["vgg16"], "techniques": ["top1"]},
+        {"datasets": ["synth10"], "archs": ["resnet50"], "techniques": ["m2m-top1"],
+         "splits": ["own", "70-30"], "devices": ["cpu"]},
+        {"datasets": ["synth10"], "archs": ["vgg16"], "techniques": ["top1"]},  # repeated
+    ]}
+    runs = expand_runs(section)
+    assert runs == sorted(runs) and len(runs) == len(set(runs))
+    assert Run("synth100", "own", "vgg16", "top1", "cpu") in runs
+    assert Run("synth10", "70-30", "resnet50", "m2m-top1", "cpu") in runs
+    # each m2m run brings its donor: ResNet101 trained top1 on the same data and split
+    assert Run("synth10", "70-30", "resnet101", "top1", "cpu") in runs
+    assert Run("synth10", "own", "resnet101", "top1", "cpu") in runs
+    assert len(runs) == 2 + 2 + 2
+
+
+@pytest.mark.parametrize(("grid", "fragment"), [
+    ({"datasets": ["synth10"], "archs": ["resnet18"], "techniques": ["top1"]},
+     "study_b.runs.0.archs.0: unknown model 'resnet18'"),
+    ({"datasets": ["imagenet"], "archs": ["vgg16"], "techniques": ["top1"]},
+     "study_b.runs.0.datasets.0: unknown dataset 'imagenet'"),
+    ({"datasets": ["synth10"], "archs": ["vgg16"], "techniques": ["top1", "cluster0"]},
+     "study_b.runs.0.techniques.1"),
+    ({"datasets": ["synth10"], "archs": ["vgg16"], "techniques": ["m2m"]},
+     "m2m needs a donor model for 'vgg16'"),
+    ({"datasets": ["synth10"], "archs": ["vgg16"], "techniques": ["top1"],
+      "splits": ["80-30"]}, "study_b.runs.0.splits.0"),
+])
+def test_bad_grid_entries_name_their_config_key(grid, fragment):
+    with pytest.raises(InputError) as caught:
+        expand_runs({"m2m": M2M, "files": {}, "runs": [grid]})
+    assert fragment in str(caught.value)
+
+
+def test_npz_files_in_the_config_are_known_datasets():
+    section = {"m2m": M2M, "files": {"mine": "data/mine.npz"},
+               "runs": [{"datasets": ["mine"], "archs": ["vgg16"], "techniques": ["top1"]}]}
+    assert expand_runs(section) == [Run("mine", "own", "vgg16", "top1", "cpu")]
