@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+
+# One pytest process runs the PyTorch and the TensorFlow tests. Importing triton (which torch
+# loads lazily) after TensorFlow segfaults; triton first, then TensorFlow, works. Test modules
+# import TensorFlow at collection, so load torch and triton here, before them.
+import torch  # noqa: F401
+
+with contextlib.suppress(ImportError):  # CPU-only torch builds come without triton
+    import triton  # noqa: F401
+
 import numpy as np
 import pandas as pd
 import pytest
