@@ -7,8 +7,9 @@ per distinct hash; the paper counts 423,624), in random order, three repeats eac
 epochs, with random metrics in NAS-Bench-101's ModelMetrics layout: 1,270,872 records, like
 the real file. It is written to a temporary folder, then the script times
   (a) ``read_nasbench`` end to end (framing, CRCs, JSON, base64, protobuf, cell hashes; on
-      two or more CPUs a second process takes part of the hashing), with the CPU seconds of
-      both processes, and once more without the hashes,
+      two or more CPUs a hashing thread -- with the compiled extension -- or else a second
+      process takes part of the hashing), with the CPU seconds of the reader's threads and
+      of the helper process, and once more without the hashes,
   (b) a straightforward per-record reader: ``json.loads``, ``base64.b64decode`` and a
       protobuf ``ModelMetrics`` class built at run time from a descriptor (or, where the
       ``protobuf`` package is missing, the pure-Python decoder, and it says so), plus cell
@@ -38,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from reusebench.nasbench import cellhash
 from reusebench.nasbench.cellhash import hash_pruned_digests, hex_rows
 from reusebench.nasbench.graph import CANONICAL_OPS, INPUT_LABEL, OUTPUT_LABEL, cell_hash
 from reusebench.nasbench.proto import decode_model_metrics, encode_model_metrics
@@ -261,6 +263,8 @@ def main() -> None:
     args = parser.parse_args()
     print("command:", shlex.join([Path(sys.executable).name, *sys.argv]))
     print("before:", load())
+    print("route:", "compiled extension reusebench.nasbench._accel" if cellhash.accel
+          else "numpy + CPython MD5 (the extension was not built)")
 
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.keep or Path(scratch)
@@ -276,7 +280,8 @@ def main() -> None:
         ours = time.perf_counter() - started
         own, helper = (after - before for after, before in zip(cpu_seconds(), cpu, strict=True))
         print(f"(a) read_nasbench end to end        {rate(records, ours)}")
-        print(f"    CPU: {own:.2f} s in this process, {helper:.2f} s in the hashing helper")
+        print(f"    CPU: {own:.2f} s in this process (all threads), {helper:.2f} s in a "
+              "helper process")
         started = time.perf_counter()
         read_nasbench([path], verify_hashes=False)
         unhashed = time.perf_counter() - started

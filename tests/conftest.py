@@ -114,3 +114,17 @@ def bad_csv(request, write_csv):
     """(path of a bad curve CSV, fragments its error message must contain)."""
     text, fragments = BAD_CSV[request.param]
     return write_csv(text, name=f"bad_{request.param}.csv"), fragments
+
+
+@pytest.fixture(params=["compiled", "numpy"])
+def reader_paths(request, monkeypatch):
+    """Run a NAS-Bench reader test with the compiled extension, then without it (the numpy /
+    Python route a machine without a C compiler takes)."""
+    from reusebench.nasbench import cellhash, graph, layout, tfrecord
+
+    if request.param == "compiled" and cellhash.accel is None:
+        pytest.skip("the compiled extension reusebench.nasbench._accel was not built")
+    if request.param == "numpy":
+        for module in (cellhash, graph, layout, tfrecord):
+            monkeypatch.setattr(module, "accel", None)
+    return request.param

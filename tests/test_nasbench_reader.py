@@ -47,6 +47,8 @@ ECNAS_HASH = "5529e1779433733d1145e20de5d8604e"
 ECNAS_SPEC = ("0110001100010000", "input,conv1x1-bn-relu,conv3x3-bn-relu,output")
 
 
+pytestmark = pytest.mark.usefixtures("reader_paths")  # compiled and numpy routes
+
 def evaluation(epoch: float, seconds: float, accuracy: float) -> dict:
     return {"current_epoch": epoch, "training_time": seconds, "train_accuracy": accuracy,
             "validation_accuracy": accuracy - 0.01, "test_accuracy": accuracy - 0.02}

@@ -28,6 +28,7 @@ from reusebench.nasbench.proto import encode_model_metrics
 from reusebench.nasbench.records import encode_record, read_nasbench
 from reusebench.nasbench.tfrecord import frame_tfrecord, write_tfrecord
 
+pytestmark = pytest.mark.usefixtures("reader_paths")  # compiled and numpy routes
 
 def random_cells(rng: np.random.Generator, count: int) -> list[tuple[np.ndarray, list[str]]]:
     cells = []
@@ -174,7 +175,9 @@ def test_batch_digests_equal_the_reference_module_hash(repeat_share):
     assert [row.tobytes().decode() for row in hashes] == expected
 
 
-def test_merging_of_equal_states_stops_once_nearly_all_are_distinct(monkeypatch):
+def test_merging_of_equal_states_stops_once_nearly_all_are_distinct(monkeypatch, reader_paths):
+    if reader_paths == "compiled":
+        pytest.skip("the numpy route merges equal states; the compiled one hashes every vertex")
     rng = np.random.default_rng(12)
     rounds = []
     original = cellhash._round
@@ -221,7 +224,8 @@ def test_a_helper_that_died_leaves_the_work_here():
     assert np.array_equal(shared, hash_pruned_digests(edges, labels, sizes))
 
 
-def test_cells_sent_to_a_helper_halfway_through_the_file_read_the_same(tmp_path, monkeypatch):
+def test_cells_sent_to_a_helper_halfway_through_the_file_read_the_same(tmp_path, monkeypatch,
+                                                                      reader_paths):
     rng = np.random.default_rng(15)
     path = tmp_path / "cells.tfrecord"
     cells = random_cells(rng, 90)
@@ -233,8 +237,10 @@ def test_cells_sent_to_a_helper_halfway_through_the_file_read_the_same(tmp_path,
     monkeypatch.setattr(records, "send_cells", lambda *args: sent.append(original(*args))
                         or sent[-1])
     shared = read_nasbench([path], processes=2)
-    assert len(sent) == len(records.SEND_AT)
-    assert 20 < sum(len(numbers) for _, numbers in sent) < 80
+    # a hashing thread (compiled route) gets every chunk but the last, a process SEND_AT
+    chunks = -(-len(cells) // records.CHUNK_RECORDS)
+    assert len(sent) == (chunks - 1 if reader_paths == "compiled" else len(records.SEND_AT))
+    assert 20 < sum(len(numbers) for _, numbers in sent) < len(cells)  # the last: hashed here
     pd.testing.assert_frame_equal(shared, read_nasbench([path], processes=1))
     assert shared["hash_verified"].tolist() == [reference_hash(m, o) is not None
                                                 for m, o in cells]

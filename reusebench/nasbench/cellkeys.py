@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from reusebench.errors import InputError
 from reusebench.nasbench import layout
-from reusebench.nasbench.cellhash import Helper, hash_pruned_digests, hex_rows
+from reusebench.nasbench.cellhash import Helper, ThreadHelper, hash_pruned_digests, hex_rows
 from reusebench.nasbench.graph import CANONICAL_OPS, UNKNOWN_OP, factorize_rows, prune_cells
 
 HASH_BYTES = layout.HASH_CHARS
@@ -110,22 +110,36 @@ def cell_numbers(adjacency_codes: np.ndarray, operation_codes: np.ndarray) -> np
 
 
 def send_cells(keys: list[dict], operations: Operations, helper: Helper,
-               sent: list[tuple[int, np.ndarray]]) -> tuple[int, np.ndarray] | None:
-    """Send the distinct hashable cells of the records of ``keys`` not ``sent`` before to the
-    helper; return (request number, their cell numbers), or None where the cells do not fit
-    the numbers."""
+               seen: set[int]) -> tuple[int, np.ndarray] | None:
+    """Send the distinct hashable cells of the records of ``keys`` whose numbers are not in
+    ``seen`` (cells sent before; updated here) to the helper; return (request number, their
+    cell numbers), or None where the cells do not fit the numbers."""
     if not all(key["numeric"] for key in keys):
         return None
     numbers = cell_numbers(np.concatenate([key["adjacency_code"] for key in keys]),
                            np.concatenate([key["operations_code"] for key in keys]))
     if numbers is None:
         return None
-    numbers = np.setdiff1d(numbers, np.concatenate([np.zeros(0, dtype=np.int64),
-                                                    *(batch for _, batch in sent)]))
+    distinct = pd.unique(numbers).tolist()  # a set of ints: each chunk costs its own size only
+    numbers = np.sort(np.array([number for number in distinct if number not in seen],
+                               dtype=np.int64))
+    seen.update(numbers.tolist())
+    if isinstance(helper, ThreadHelper):  # the thread prunes too: all of it off this thread
+        return helper.call(numbered_cell_digests, numbers, operations.texts()), numbers
     cells = cells_of_keys(numbers // OPERATION_CODES, numbers % OPERATION_CODES,
                           operations.texts())
     edges, labels, kept, valid = prune_cells(*cells)
     return helper.submit(edges[valid], labels[valid], kept[valid]), numbers[valid]
+
+
+def numbered_cell_digests(numbers: np.ndarray, operations: list[str]) -> np.ndarray:
+    """Digests of the cells of ``numbers`` (zero for cells that do not prune to a valid
+    spec: their records fail verification either way)."""
+    cells = cells_of_keys(numbers // OPERATION_CODES, numbers % OPERATION_CODES, operations)
+    edges, labels, kept, valid = prune_cells(*cells)
+    digests = np.zeros((len(numbers), 16), dtype=np.uint8)
+    digests[valid] = hash_pruned_digests(edges[valid], labels[valid], kept[valid])
+    return digests
 
 
 def repeats(hash_codes: np.ndarray, epochs: np.ndarray) -> np.ndarray:

@@ -20,6 +20,9 @@ import numpy as np
 import pandas as pd
 
 from reusebench.nasbench.cellhash import hash_pruned_cells
+from reusebench.nasbench.native import accel
+
+ACCEL_MAX_VERTICES = 64
 
 try:  # CPython's own MD5 costs about half of OpenSSL's per call on short inputs
     from _md5 import md5 as _md5
@@ -180,6 +183,8 @@ def prune_cells(edges: np.ndarray, labels: np.ndarray, sizes: np.ndarray,
     count, width = labels.shape
     if width == 0:
         return edges, labels, sizes, np.zeros(count, dtype=bool)
+    if accel is not None and width <= ACCEL_MAX_VERTICES:
+        return _accel_prune(edges, labels, sizes, well_formed)
     vertex = np.arange(width)
     real = vertex < sizes[:, None]
     valid = well_formed & ~(edges & np.tri(width, dtype=bool)).any(axis=(1, 2))
@@ -202,6 +207,20 @@ def prune_cells(edges: np.ndarray, labels: np.ndarray, sizes: np.ndarray,
     labels[np.arange(count), np.maximum(kept - 1, 0)] = OUTPUT_LABEL
     valid &= ~((labels == UNKNOWN_OP) & inside).any(axis=1)
     return edges, labels, kept, valid
+
+
+def _accel_prune(edges: np.ndarray, labels: np.ndarray, sizes: np.ndarray,
+                 well_formed: np.ndarray):
+    count, width = labels.shape
+    pruned = accel.prune_cells(
+        np.ascontiguousarray(edges, dtype=bool).view(np.uint8),
+        np.ascontiguousarray(labels, dtype=np.int64), np.ascontiguousarray(sizes, np.int64),
+        np.ascontiguousarray(np.broadcast_to(well_formed, (count,)), dtype=bool).view(np.uint8),
+        count, width, INPUT_LABEL, OUTPUT_LABEL, UNKNOWN_OP)
+    edges, labels, kept, valid = (np.frombuffer(part, dtype=dtype) for part, dtype in
+                                  zip(pruned, (bool, np.int64, np.int64, bool), strict=True))
+    return (edges.reshape(count, width, width).copy(), labels.reshape(count, width).copy(),
+            kept.copy(), valid.copy())
 
 
 def cell_hashes(adjacency: Sequence[str], operations: Sequence[str]) -> list[str | None]:

@@ -7,7 +7,8 @@ all give the same values: records in the exact layout NAS-Bench-101 writes are t
 position (``layout``); the others are cut at their quotes or go through ``json.loads``
 (``jsonform``). Cells are keyed by numbers and each distinct cell is hashed once (``cellkeys``,
 ``cellhash``; files whose cells do not fit those keys take the string-keyed route here). For a
-large file a second process hashes the cells of the first records while the rest is read.
+large file a thread (where the compiled extension was built: it hashes without the GIL) or else
+a second process hashes the cells of the records read so far while the rest is read.
 The column-oriented JSON export of nasbench-vis is read too (final validation accuracy only).
 """
 
@@ -195,8 +196,9 @@ SEND_AT = (0.25, 0.45, 0.65)  # shares of the records read when the helper gets 
 def _tfrecord_columns(path: Path, helper: Helper | None = None) -> tuple[dict, dict | None]:
     """The columns of a TFRecord file, and the cell keys of its records (None where some
     record's cell does not fit the numeric keys). With a ``helper``, the distinct cells of
-    the records read so far go to it at SEND_AT (``keys["sent"]``), so that it hashes them
-    while the rest is read and then hashed here."""
+    the records read so far go to it (``keys["sent"]``): a thread after every chunk, a process
+    at SEND_AT; it hashes them while the rest is read, and the cells of the last records are
+    hashed here."""
     data = _mapped(path)
     starts, lengths = frame_tfrecord(data, path.name)
     buffer = np.frombuffer(data, dtype=np.uint8)
@@ -204,7 +206,10 @@ def _tfrecord_columns(path: Path, helper: Helper | None = None) -> tuple[dict, d
     operations = Operations()
     parts: list[dict] = []
     sent: list[tuple[int, np.ndarray]] | None = [] if helper is not None else None
-    marks = [share * len(starts) for share in SEND_AT]
+    seen: set[int] = set()  # the numbers of the cells sent
+    # a hashing thread takes each chunk's new cells at once; a process, at SEND_AT only
+    shares = np.arange(1, 20) / 20 if getattr(helper, "eager", False) else SEND_AT
+    marks = [share * len(starts) for share in shares]
     unsent = 0  # parts whose cells the helper has not seen
     for first in range(0, len(starts), CHUNK_RECORDS):
         parts.append(_parse_chunk(data, buffer, starts[first:first + CHUNK_RECORDS],
@@ -214,7 +219,7 @@ def _tfrecord_columns(path: Path, helper: Helper | None = None) -> tuple[dict, d
         if sent is None or not marks or not marks[0] <= read < len(starts):
             continue
         marks = [mark for mark in marks if mark > read]
-        batch = send_cells([part["keys"] for part in parts[unsent:]], operations, helper, sent)
+        batch = send_cells([part["keys"] for part in parts[unsent:]], operations, helper, seen)
         unsent = len(parts)
         if batch is None:
             sent = None  # what was sent is hashed here again; its answers are dropped

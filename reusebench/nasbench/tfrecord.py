@@ -1,7 +1,8 @@
 """TFRecord framing: uint64 length | masked CRC32C of it | data | masked CRC32C of the data.
 
 ``iter_tfrecord`` streams one record at a time; ``frame_tfrecord`` checks a whole file held in
-memory with the header checksums vectorised, which is what the table reader uses.
+memory with the header checksums vectorised, which is what the table reader uses (the walk
+over the headers and the checksums in compiled code where ``_accel`` was built).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 
 from reusebench.errors import InputError
 from reusebench.io import atomic_write
+from reusebench.nasbench.native import accel
 
 HEADER_BYTES = 12  # uint64 length + uint32 masked CRC of those 8 bytes
 FOOTER_BYTES = 4
@@ -41,6 +43,7 @@ def crc32c_python(data: bytes) -> int:
     for byte in data:
         crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
     return crc ^ 0xFFFFFFFF
+
 
 
 try:
@@ -109,39 +112,63 @@ def iter_tfrecord(path: str | Path) -> Iterator[bytes]:
             index += 1
 
 
-def _walk(data: bytes) -> tuple[np.ndarray, list[int], bool]:
+def _walk(data: bytes) -> tuple[np.ndarray, np.ndarray, bool]:
     """Data offsets and lengths of consecutive records, and whether the last one is cut
     short. Lengths are trusted here and checked afterwards."""
+    lengths, position = _walk_lengths(data)
+    size = len(data)
+    if len(lengths) and position - int(lengths[-1]) - FOOTER_BYTES > size:
+        lengths = lengths[:-1]  # the last length read has no room for its checksum: a cut header
+        position = size + 1
+    framed = np.minimum(lengths, size).astype(np.int64)
+    starts = np.cumsum(framed + HEADER_BYTES + FOOTER_BYTES) - framed - FOOTER_BYTES
+    return starts, lengths, position != size
+
+
+def _walk_lengths(data: bytes) -> tuple[np.ndarray, int]:
+    """The uint64 length of each header met walking the file, and where the walk ended."""
+    if accel is not None:
+        packed, last_start = accel.walk_tfrecord(data)
+        lengths = np.frombuffer(packed, dtype=np.uint64)
+        end = last_start + int(lengths[-1]) + HEADER_BYTES + FOOTER_BYTES if len(lengths) else 0
+        return lengths, end
     unpack_length = _LENGTH.unpack_from
-    lengths: list[int] = []
-    add_length = lengths.append
-    position = 0
+    found: list[int] = []
+    add_length = found.append
+    position, size = 0, len(data)
     try:  # the loop ends where fewer than 8 bytes are left to read a length from
         while True:
             length = unpack_length(data, position)[0]
             add_length(length)
             position += length + HEADER_BYTES + FOOTER_BYTES
+            if length > size:  # past the end: no further header
+                break
     except struct.error:
         pass
-    size = len(data)
-    if lengths and position - lengths[-1] - FOOTER_BYTES > size:
-        lengths.pop()  # the last length read has no room for its checksum: a cut header
-        position = size + 1
-    framed = np.minimum(np.asarray(lengths, dtype=np.uint64), size).astype(np.int64)
-    starts = np.cumsum(framed + HEADER_BYTES + FOOTER_BYTES) - framed - FOOTER_BYTES
-    return starts, lengths, position != size
+    return np.asarray(found, dtype=np.uint64), position
 
 
 def _data_crcs(data: bytes, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """CRC32C of each record's data (google-crc32c's C code, one call per record)."""
+    if accel is not None:
+        return _accel_crcs(data, starts, lengths)
     ends = (starts + lengths).tolist()
     return np.fromiter(map(crc32c, map(data.__getitem__, map(slice, starts.tolist(), ends))),
                        dtype=np.uint32, count=len(starts))
 
 
+def _accel_crcs(data: bytes, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    lengths = np.ascontiguousarray(lengths, dtype=np.int64)
+    return np.frombuffer(accel.crc32c_ranges(data, starts, lengths, len(starts)),
+                         dtype=np.uint32)
+
+
 def _first_bad_header(buffer: np.ndarray, starts: np.ndarray) -> int | None:
     headers = starts - HEADER_BYTES
-    computed = mask_crc_array(crc32c_batch(buffer, headers, np.full(len(starts), 8)))
+    eights = np.full(len(starts), 8)
+    computed = mask_crc_array(_accel_crcs(buffer, headers, eights) if accel is not None
+                              else crc32c_batch(buffer, headers, eights))
     stored = _gather_uint32(buffer, headers + 8)
     bad = np.flatnonzero(computed != stored)
     return int(bad[0]) if bad.size else None
@@ -158,7 +185,7 @@ def frame_tfrecord(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
     Raises InputError naming the first bad record: a bad length checksum (checked before the
     length is trusted), a record cut short by the end of the file, or a bad data checksum.
     """
-    starts, lengths_list, cut = _walk(data)
+    starts, walked, cut = _walk(data)
     buffer = np.frombuffer(data, dtype=np.uint8)
     bad_header = _first_bad_header(buffer, starts)
     if bad_header == 0:
@@ -167,11 +194,12 @@ def frame_tfrecord(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
     if bad_header is not None:
         raise _bad_crc(bad_header, name, "length")
     # a length is up to 2**64 - 1; past the file size it only marks a cut record
-    lengths = np.minimum(np.asarray(lengths_list, dtype=np.uint64), len(data)).astype(np.int64)
+    lengths = np.minimum(walked, len(data)).astype(np.int64)
     if cut:
         raise _truncated(len(starts) - 1 if _last_overruns(starts, lengths, data)
                          else len(starts), name)
-    computed = mask_crc_array(_data_crcs(data, starts, lengths) if HAVE_FAST_CRC
+    fast = HAVE_FAST_CRC or accel is not None
+    computed = mask_crc_array(_data_crcs(data, starts, lengths) if fast
                               else crc32c_batch(buffer, starts, lengths))
     bad = np.flatnonzero(computed != _gather_uint32(buffer, starts + lengths))
     if bad.size:
