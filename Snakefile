@@ -20,6 +20,8 @@ include: "workflow/rules/metrics.smk"
 include: "workflow/rules/nasbench.smk"
 include: "workflow/rules/tradeoff.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/cards.smk"
+include: "workflow/rules/reuse.smk"
 
 
 rule all:

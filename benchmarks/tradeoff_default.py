@@ -23,18 +23,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from reusebench.workflow import copy_workflow
+
 ROOT = Path(__file__).resolve().parents[1]
-WORKFLOW_PARTS = ("Snakefile", "config", "workflow", "scripts", "envs", "profiles")
 BUDGET_SECONDS = 300
-
-
-def copy_workflow(target: Path) -> None:
-    for part in WORKFLOW_PARTS:
-        source = ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, target / part)
-        else:
-            shutil.copy(source, target / part)
 
 
 def job_times(workdir: Path) -> pd.DataFrame:
@@ -55,7 +47,7 @@ def main() -> int:
     args = parser.parse_args()
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="tradeoff_bench_"))
     workdir.mkdir(parents=True, exist_ok=args.keep is None)
-    copy_workflow(workdir)
+    copy_workflow(ROOT, workdir)
     command = [sys.executable, "-m", "snakemake", "--cores", str(args.cores), "tradeoff_all"]
     if args.configfile:
         command += ["--configfile", str(args.configfile.resolve())]

@@ -20,6 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_metrics_parser(commands)
     _add_nasbench_parser(commands)
+    _add_recommend_parser(commands)
+    _add_ingest_parser(commands)
+    _add_card_parser(commands)
     return parser
 
 
@@ -60,6 +63,86 @@ def _add_nasbench_parser(commands: argparse._SubParsersAction) -> None:
     nasbench.set_defaults(handler=_run_nasbench)
 
 
+def _add_recommend_parser(commands: argparse._SubParsersAction) -> None:
+    from reusebench.recommend import TASKS
+
+    recommend = commands.add_parser(
+        "recommend", help="rank trained runs for a reuse task (Study A, Table 1)",
+        description="Rank the runs of a metrics table for one reuse task of Study A Table 1 "
+                    "by the metrics that task needs, within each data set (mean of the "
+                    "per-metric ranks; ties by the first metric, then run_id), with the reason "
+                    "per row. Runs lacking a "
+                    "needed metric are listed last as not ranked. Tasks: "
+                    + "; ".join(f"{name} = {task.table1} ("
+                                + ", ".join(f"{m.label} {m.direction}" for m in task.metrics)
+                                + ")" for name, task in TASKS.items())
+                    + ". Bad input exits with status 2 and writes nothing.")
+    recommend.add_argument("--task", required=True, choices=list(TASKS),
+                           help="the reuse task")
+    recommend.add_argument("--metrics", required=True, metavar="METRICS",
+                           help="per-run metrics table (.csv or .parquet)")
+    recommend.add_argument("--pairs", metavar="PAIRS",
+                           help="pairs table (.csv or .parquet); needed by task transfer")
+    recommend.add_argument("--max-gpu-mem", type=float, metavar="MB",
+                           help="drop runs whose GPU^MaxM is above MB")
+    recommend.add_argument("--max-time", type=float, metavar="S",
+                           help="drop runs whose T(M_er) is above S seconds")
+    recommend.add_argument("--dataset", metavar="D", help="only runs trained on data set D")
+    recommend.add_argument("--top", type=int, metavar="N",
+                           help="show the first N ranked runs of each data set")
+    recommend.add_argument("-o", "--out", metavar="OUT",
+                           help="write the table to OUT (.csv or .md); default: Markdown on "
+                                "stdout")
+    recommend.set_defaults(handler=_run_recommend)
+
+
+def _add_ingest_parser(commands: argparse._SubParsersAction) -> None:
+    ingest = commands.add_parser(
+        "ingest", help="convert outside training logs into a curve table",
+        description="Read TensorBoard event files, Keras CSVLogger files, PyTorch Lightning "
+                    "metrics.csv files or the Study A authors' per-epoch CSV files (a file, "
+                    "or a folder of runs) and write one curve table, which `reusebench "
+                    "metrics` reads. Run keys come from the options, else from the log or "
+                    "the run's folder/file name, else placeholders (study X, lr 0 = not "
+                    "known). Bad input exits with status 2 and writes nothing.")
+    ingest.add_argument("sources", nargs="+", metavar="SOURCE",
+                        help="log files or folders of runs")
+    ingest.add_argument("-o", "--out", required=True, metavar="CURVES",
+                        help="the curve table to write (.csv or .parquet)")
+    ingest.add_argument("--format", dest="fmt", default="auto",
+                        choices=["auto", "tensorboard", "keras-csv", "lightning-csv",
+                                 "authors-csv"], help="log format (default: %(default)s)")
+    for side in ("train", "test", "epoch"):
+        ingest.add_argument(f"--{side}-tag", metavar="TAG",
+                            help=f"the {side} {'counter' if side == 'epoch' else 'loss'} tag "
+                                 "or CSV column (default: recognised by name)")
+    ingest.add_argument("--time-unit", default="auto", choices=["auto", "ms", "s", "min", "h"],
+                        help="unit of an epoch-time tag (default: chosen by the wall clock)")
+    for key in ("study", "dataset", "arch", "init", "device"):
+        ingest.add_argument(f"--{key}", metavar=key.upper(), help=f"run key {key} of every run")
+    ingest.add_argument("--lr", type=float, metavar="LR", help="run key lr of every run")
+    ingest.add_argument("--seed", type=int, metavar="S", help="run key seed of every run")
+    ingest.set_defaults(handler=_run_ingest)
+
+
+def _add_card_parser(commands: argparse._SubParsersAction) -> None:
+    card = commands.add_parser(
+        "card", help="write the model card of one trained run",
+        description="Write the model card of one run folder of the pipeline "
+                    "(results/runs/A/... or results/runs/B/...): README.md with Hugging Face "
+                    "model-card metadata (model-index: task, dataset, the task and reuse "
+                    "metrics), card.json with the same content, and curves.png. Metrics come "
+                    "from the study's metrics table (with the pairs and unpaired tables beside "
+                    "it). Bad input exits with status 2 and writes nothing.")
+    card.add_argument("run_dir", metavar="RUN_DIR", help="a run folder of the pipeline")
+    card.add_argument("--metrics", metavar="METRICS",
+                      help="the study's metrics table (.parquet or .csv; default: "
+                           "metrics/STUDY/metrics.parquet of the results tree RUN_DIR is in)")
+    card.add_argument("-o", "--out", metavar="OUT_DIR",
+                      help="folder for the card files (default: RUN_DIR)")
+    card.set_defaults(handler=_run_card)
+
+
 def _run_metrics(args: argparse.Namespace) -> int:
     from reusebench.tables import compute_metric_files
 
@@ -78,6 +161,56 @@ def _run_nasbench(args: argparse.Namespace) -> int:
 
     rows, cells, mismatches = convert_nasbench(args.files, args.out)
     print(f"{rows} rows, {cells} cells, {mismatches} hash mismatches -> {args.out}")
+    return 0
+
+
+def _run_recommend(args: argparse.Namespace) -> int:
+    from reusebench.recommend import (
+        Constraints,
+        candidate_table,
+        read_table,
+        recommend,
+        recommendation_markdown,
+        task_of,
+        top_rows,
+        write_recommendation,
+    )
+
+    if args.top is not None and args.top < 1:
+        raise InputError(f"--top must be at least 1, not {args.top}.")
+    if args.out is not None and not args.out.endswith((".csv", ".md")):
+        raise InputError(f"{args.out}: a recommendation is written as .csv or .md.")
+    task = task_of(args.task)
+    pairs = read_table(args.pairs, "pairs table") if args.pairs else None
+    candidates = candidate_table(task, read_table(args.metrics, "metrics table"), pairs,
+                                 args.metrics, args.pairs)
+    constraints = Constraints(args.max_gpu_mem, args.max_time, args.dataset)
+    result = top_rows(recommend(task, candidates, constraints), args.top)
+    if args.out is None:
+        print(recommendation_markdown(result))
+    else:
+        write_recommendation(result, [args.out])
+        print(f"{result.n_ranked} runs ranked for task {task.name} -> {args.out}")
+    return 0
+
+
+def _run_ingest(args: argparse.Namespace) -> int:
+    from reusebench.ingest import IngestOptions, KeyOptions, ingest_to_file, summary_lines
+
+    keys = KeyOptions(study=args.study, dataset=args.dataset, arch=args.arch, init=args.init,
+                      lr=args.lr, seed=args.seed, device=args.device)
+    options = IngestOptions(fmt=args.fmt, train_tag=args.train_tag, test_tag=args.test_tag,
+                            epoch_tag=args.epoch_tag, time_unit=args.time_unit, keys=keys)
+    curves, report = ingest_to_file(args.sources, args.out, options)
+    print(f"{len(report)} runs, {len(curves)} epochs -> {args.out}")
+    print("\n".join(summary_lines(report)))
+    return 0
+
+
+def _run_card(args: argparse.Namespace) -> int:
+    from reusebench.cards.build import write_run_card
+
+    print(f"model card -> {write_run_card(args.run_dir, args.metrics, args.out)}")
     return 0
 
 

@@ -1,15 +1,19 @@
-"""Glue for the scripts that Snakemake rules call: logging to the rule's log file."""
+"""Glue for the scripts that Snakemake rules call (logging to the rule's log file), and a copy
+of the workflow to run in another folder (tests, benchmarks)."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import sys
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
 from reusebench.errors import InputError
+
+WORKFLOW_PARTS = ("Snakefile", "config", "workflow", "scripts", "envs", "profiles")
 
 
 @contextlib.contextmanager
@@ -34,3 +38,16 @@ def logged(log_path: str | Path) -> Iterator[logging.Logger]:
         except Exception:
             traceback.print_exc(file=stream)
             raise
+
+
+def copy_workflow(checkout: str | Path, target: str | Path) -> Path:
+    """Copy the workflow files of a checkout of this repository into ``target`` (results
+    written there stay there); returns ``target``."""
+    checkout, target = Path(checkout), Path(target)
+    for part in WORKFLOW_PARTS:
+        source = checkout / part
+        if source.is_dir():
+            shutil.copytree(source, target / part)
+        else:
+            shutil.copy(source, target / part)
+    return target

@@ -1,4 +1,5 @@
-"""Shared helpers: build small curve tables by hand, write them as CSV, and bad-input cases."""
+"""Shared helpers: build small curve tables by hand, write them as CSV, bad-input cases, and
+the one tiny end-to-end run of the workflow (``finished_run``) that several test files read."""
 
 from __future__ import annotations
 
@@ -12,9 +13,18 @@ import torch  # noqa: F401
 with contextlib.suppress(ImportError):  # CPU-only torch builds come without triton
     import triton  # noqa: F401
 
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+
+from reusebench import workflow
+
+ROOT = Path(__file__).resolve().parents[1]
 
 KEYS = {"study": "A", "dataset": "a10", "arch": "unet", "init": "random", "lr": 0.001,
         "seed": 0, "device": "cpu"}
@@ -114,6 +124,29 @@ def bad_csv(request, write_csv):
     """(path of a bad curve CSV, fragments its error message must contain)."""
     text, fragments = BAD_CSV[request.param]
     return write_csv(text, name=f"bad_{request.param}.csv"), fragments
+
+
+# --- the workflow end to end (tests/configs/tiny.yaml) --------------------------------------
+def copy_workflow(target: Path) -> Path:
+    """A fresh copy of the workflow (and tiny.yaml) in ``target``."""
+    workflow.copy_workflow(ROOT, target)
+    shutil.copy(ROOT / "tests" / "configs" / "tiny.yaml", target / "tiny.yaml")
+    return target
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "snakemake", "--cores", "2", *args]
+    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory) -> Path:
+    """ONE tiny run of the whole workflow, shared by every test that reads its results."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("workflow"))
+    result = snakemake(workdir, "--configfile", "tiny.yaml")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir
+
 
 
 @pytest.fixture(params=["compiled", "numpy"])

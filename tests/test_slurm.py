@@ -20,10 +20,10 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+from conftest import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = ROOT / "tests" / "cluster"
-WORKFLOW_PARTS = ("Snakefile", "config", "workflow", "scripts", "envs", "profiles")
 # Three jobs: two synthetic curve tables and the metric stage that reads both.
 METRICS_TARGET = "results/metrics/synthetic/metrics.parquet"
 METRIC_TABLES = ("metrics", "pairs", "unpaired")
@@ -38,17 +38,6 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THRE
 _spec = importlib.util.spec_from_file_location("listening", CLUSTER / "listening.py")
 listening = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(listening)
-
-
-def copy_workflow(target: Path) -> Path:
-    for part in WORKFLOW_PARTS:
-        source = ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, target / part)
-        else:
-            shutil.copy(source, target / part)
-    shutil.copy(ROOT / "tests" / "configs" / "tiny.yaml", target / "tiny.yaml")
-    return target
 
 
 def snakemake(workdir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:

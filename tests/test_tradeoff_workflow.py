@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from test_workflow import copy_workflow, snakemake
+from conftest import copy_workflow, snakemake
 
 from reusebench.curves import read_curves
 
@@ -16,12 +16,8 @@ FIGURES = ("fig3_accuracy_curves", "fig4_accuracy_by_technique", "fig5_accuracy_
            "fig8_accuracy_vs_clusters", "bubble_synth10", "bubble_synth100")
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    workdir = copy_workflow(tmp_path_factory.mktemp("tradeoff"))
-    result = snakemake(workdir, "tradeoff_all", "--configfile", "tiny.yaml")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return workdir
+# `finished_run` (tests/conftest.py): the session's one tiny run of the whole workflow, whose
+# Study B part is what these tests read.
 
 
 def test_tiny_run_writes_every_study_b_table_and_figure(finished_run):

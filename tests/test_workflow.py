@@ -5,42 +5,14 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-WORKFLOW_PARTS = ("Snakefile", "config", "workflow", "scripts", "envs", "profiles")
+from conftest import copy_workflow, snakemake
 
 pytestmark = pytest.mark.e2e
 
-
-def copy_workflow(target: Path) -> Path:
-    for part in WORKFLOW_PARTS:
-        source = ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, target / part)
-        else:
-            shutil.copy(source, target / part)
-    shutil.copy(ROOT / "tests" / "configs" / "tiny.yaml", target / "tiny.yaml")
-    return target
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", "--cores", "2", *args]
-    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=600)
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory) -> Path:
-    workdir = copy_workflow(tmp_path_factory.mktemp("workflow"))
-    result = snakemake(workdir, "--configfile", "tiny.yaml")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return workdir
+# `finished_run` (tests/conftest.py): ONE tiny run of the whole workflow per test session.
 
 
 def test_tiny_run_writes_every_table_with_one_row_per_run(finished_run):
@@ -161,3 +133,15 @@ def test_workflow_lint_is_clean(tmp_path):
     result = snakemake(workdir, "--lint")
     assert result.returncode == 0, result.stderr
     assert "Congratulations, your workflow is in a good condition!" in result.stderr
+
+
+def test_tiny_run_writes_a_model_card_for_every_trained_run(finished_run):
+    from huggingface_hub import ModelCard
+
+    cards = finished_run / "results" / "cards"
+    for study, n_runs in (("A", 8), ("B", 7)):
+        readmes = sorted((cards / study / "runs").rglob("README.md"))
+        assert len(readmes) == n_runs
+        assert (cards / study / "index.md").read_text().count("README.md](") == n_runs
+        card = ModelCard.load(readmes[0])
+        assert card.data.eval_results and (readmes[0].parent / "curves.png").is_file()

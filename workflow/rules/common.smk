@@ -263,10 +263,70 @@ def tradeoff_outputs():
     return ["results/tradeoff/runs.csv", *tables, *rankings, *figures, *bubbles]
 
 
+# ---------------------------------------------------------------- Reuse (recommender, scorecard)
+
+STUDY_CATEGORIES = {"A": "Study A", "B": "Study B", "synthetic": "Synthetic curves"}
+
+
+def study_category(wildcards):
+    """Report category of a per-study output: the study it belongs to."""
+    return STUDY_CATEGORIES.get(wildcards.study, f"Study {wildcards.study}")
+
+
+def reuse_outputs():
+    settings = config["recommend"]
+    recommendations = expand("results/tables/reuse/{study}/recommend_{task}.{ext}",
+                             study=settings["studies"], task=settings["tasks"],
+                             ext=["csv", "md"])
+    return [*recommendations, "results/tables/reuse/scorecard.csv",
+            "results/tables/reuse/scorecard.md"]
+
+
+def scorecard_inputs(wildcards):
+    """Tables the scorecard reads; Study B's only where the config has Study B runs."""
+    inputs = {"eq11": "results/tables/A/eq11_check.csv",
+              "nasbench": expand("results/tables/nasbench/{source}/claims.csv",
+                                 source=nasbench_sources()),
+              "opscores": [], "baselines": []}
+    if tradeoff_runs():
+        inputs["runs"] = "results/tradeoff/runs.csv"
+        inputs["model_sizes"] = "results/tables/B/table1_model_sizes.csv"
+        inputs["opscores"] = expand("results/tables/B/opscore_{dataset}.csv",
+                                    dataset=tradeoff_datasets())
+        inputs["baselines"] = tradeoff_baseline_files()
+    return inputs
+
+
+# ---------------------------------------------------------------- Model cards
+
+
+def model_card_inputs(wildcards):
+    """A study's run folders (curves, provenance or summary, checkpoint) and metric tables."""
+    study = wildcards.study
+    inputs = {table: f"results/metrics/{study}/{table}.parquet"
+              for table in ("metrics", "pairs", "unpaired")}
+    if study == "A":
+        run_dirs = study_a_run_dirs()
+        inputs["records"] = [f"{run_dir}/provenance.json" for run_dir in run_dirs]
+        inputs["checkpoints"] = [f"{run_dir}/checkpoint.pt" for run_dir in run_dirs]
+    else:
+        run_dirs = [tradeoff_run_dir(run) for run in tradeoff_runs()]
+        inputs["records"] = [f"{run_dir}/summary.json" for run_dir in run_dirs]
+        inputs["runs"] = "results/tradeoff/runs.csv"
+    inputs["curves"] = [f"{run_dir}/curves.csv" for run_dir in run_dirs]
+    return inputs
+
+
+def model_card_outputs():
+    """The card index of Study A, and of Study B where the config has Study B runs."""
+    studies = ["A", "B"] if tradeoff_runs() else ["A"]
+    return expand("results/cards/{study}/index.md", study=studies)
+
+
 def all_outputs():
-    studies = ["synthetic", "A"]
+    studies = ["synthetic", "A", "B"]
     metric_tables = expand("results/metrics/{study}/{table}.{ext}", study=studies,
                            table=["metrics", "pairs", "unpaired"], ext=["csv", "parquet"])
     summaries = expand("results/tables/{study}/metrics_summary.md", study=studies)
     return [*metric_tables, *summaries, *study_a_outputs(), *nasbench_outputs(),
-            *tradeoff_outputs()]
+            *tradeoff_outputs(), *reuse_outputs(), *model_card_outputs()]

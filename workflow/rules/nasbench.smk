@@ -53,8 +53,18 @@ rule nasbench_analysis:
             category="NAS-Bench-101",
             subcategory="{source}",
         ),
-        metrics="results/tables/nasbench/{source}/family_metrics.csv",
-        contours="results/tables/nasbench/{source}/contours.csv",
+        metrics=report(
+            "results/tables/nasbench/{source}/family_metrics.csv",
+            caption="../report/nasbench_metrics.rst",
+            category="NAS-Bench-101",
+            subcategory="{source}",
+        ),
+        contours=report(
+            "results/tables/nasbench/{source}/contours.csv",
+            caption="../report/nasbench_contours.rst",
+            category="NAS-Bench-101",
+            subcategory="{source}",
+        ),
         claims=report(
             "results/tables/nasbench/{source}/claims.md",
             caption="../report/nasbench_claims.rst",

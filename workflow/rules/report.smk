@@ -7,8 +7,8 @@ rule metrics_summary:
         report(
             "results/tables/{study}/metrics_summary.md",
             caption="../report/metrics_summary.rst",
-            category="Metrics",
-            subcategory="{study}",
+            category=study_category,
+            subcategory="Tables",
         ),
     log:
         "results/logs/metrics_summary/{study}.log",

@@ -1,0 +1,336 @@
+"""The fields of a model card: pure functions from what a run recorded to a JSON-ready dict.
+
+A card holds two groups of metrics, each entry ``{key, group, type, name, value, better,
+partner}`` with ``value`` None where the run did not measure it (the card then says "not
+measured" and leaves it out of the YAML metadata):
+
+- task metrics: the minimum test loss M_er, and pixel accuracy, precision, recall, F1 and
+  IoU of the final epoch (Study A, the saved checkpoint) or accuracy, precision, recall and
+  F1 of the final model on the test set (Study B);
+- reuse metrics: Study A Eq. 2-9 from the metrics table, the pair metrics of every pair the
+  run belongs to, size, and Study B's OpScore.
+
+Definitions follow DESIGN.md ("Metric definitions") and the two papers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reusebench.errors import InputError
+
+FIGURE = "curves.png"
+TASKS = {"A": ("image-segmentation", "Image Segmentation"),
+         "B": ("image-classification", "Image Classification")}
+SEGMENTATION_SCORES = ("pixel_accuracy", "precision", "recall", "f1", "iou")
+CLASSIFICATION_SCORES = ("accuracy", "precision", "recall", "f1")
+OPSCORES = ("opscore_total", "opscore_train", "opscore_test", "opscore_total_gzip")
+SUMS_OVER_EPOCHS = ("m_stab", "delta_fit_min", "d_re", "d_unif", "d_init_data", "d_init_graph")
+SIGNIFICANT_DIGITS = 6
+MB = 1e6  # as Study B: MB = 10^6 bytes
+
+# key: (model-index type, card name, which side is better, how to read it)
+DEFINITIONS: dict[str, tuple[str, str, str, str]] = {
+    "m_er": ("loss", "M_er: minimum test loss", "lower",
+             "M_er = min over epochs of the test loss H_test(ep), the mean cross entropy of a "
+             "full test pass after each epoch (Study A Eq. 1)."),
+    "pixel_accuracy": ("pixel_accuracy", "pixel accuracy (final epoch)", "higher",
+                       "Fraction of test pixels whose predicted class is right, after the last "
+                       "epoch (the saved checkpoint)."),
+    "accuracy": ("accuracy", "accuracy (test set)", "higher",
+                 "Fraction of test images classified right by the final model (Study B Eq. 2)."),
+    "precision": ("precision", "macro precision", "higher",
+                  "Mean over classes of TP / (TP + FP) on the test set."),
+    "recall": ("recall", "macro recall", "higher",
+               "Mean over classes of TP / (TP + FN) on the test set."),
+    "f1": ("f1", "macro F1", "higher",
+           "Mean over classes of the harmonic mean of precision and recall on the test set."),
+    "iou": ("iou", "macro IoU", "higher",
+            "Mean over classes of TP / (TP + FP + FN), the intersection over union of "
+            "predicted and true pixels."),
+    "ep_star": ("ep_star", "ep*: epoch of the minimum", "context",
+                "First epoch (1-based) whose test loss equals M_er; ep* = EP means the loss was "
+                "still falling when training stopped."),
+    "m_stab": ("m_stab", "M_stab: stability", "lower",
+               "Σ over epochs in [ep* − δ, ep* + δ] of (H_test(ep) − M_er) (Study A Eq. 2): how "
+               "far the test loss strays around its minimum."),
+    "t_m_er": ("t_m_er", "T(M_er): seconds to the minimum", "lower",
+               "ep* × (1 / EP) × total training seconds (Study A Eq. 3)."),
+    "delta_fit_min": ("delta_fit", "best Δ(fit)", "lower",
+                      "Σ over all epochs of |H_test(ep) − Ĥ(ep)|, Ĥ a power (a·ep^b) or "
+                      "exponential (a·b^ep) model fitted to the first N test losses, N ∈ "
+                      "{10, 15, 20}; the smallest of the six and which (model, N) gave it "
+                      "(Study A Eq. 5): how predictable convergence is."),
+    "d_re": ("d_re", "D_re: data-model representation", "lower",
+             "Σ over epochs of (H_train(ep) + H_test(ep)) (Study A Eq. 7): the overall "
+             "representation error of the training data in this architecture."),
+    "d_unif": ("d_unif", "D_unif: train-test uniformity", "higher",
+               "Pearson correlation of the train and test loss curves (Study A Eq. 8); near 1 "
+               "when the train and test subsets behave alike."),
+    "g_init": ("g_init", "G_init: initialization gain", "higher",
+               "M_er(random init) − M_er(pretrained init) of two runs equal in every other key "
+               "(Study A Eq. 4); positive when pretraining lowered the error."),
+    "d_init_data": ("d_init_data", "D_init(data): data compatibility", "higher",
+                    "Σ over common epochs of H_test(random) − H_test(pretrained) (Study A Eq. "
+                    "9); positive when the pretrained run's test loss lies below."),
+    "d_init_graph": ("d_init_graph", "D_init(graph): graph compatibility", "context",
+                     "Σ over common epochs of H_test(a1) − H_test(a2), two architectures with "
+                     "all else equal (Study A Eq. 9); positive when a2's test loss lies below."),
+    "gpu_max_mem_mb": ("gpu_max_mem_mb", "GPU^MaxM: peak GPU memory (MiB)", "lower",
+                       "Max over epochs of the peak NVML memory used during the epoch (Study A "
+                       "Eq. 6): what a GPU must hold to retrain this model."),
+    "gpu_avg_util_pct": ("gpu_avg_util_pct", "GPU^AvgU: mean GPU utilization (%)", "context",
+                         "Mean over epochs of the mean NVML utilization during the epoch "
+                         "(Study A Eq. 6): the load to expect when reproducing the training."),
+    "checkpoint_mb": ("size_mb", "size: checkpoint file (MB)", "lower",
+                      "Size of checkpoint.pt in MB (10^6 bytes): weights, BatchNorm statistics "
+                      "and the optimizer state."),
+    "size_mb": ("size_mb", "size: saved model file (MB)", "lower",
+                "Size of the saved HDF5 model in MB (10^6 bytes) (Study B)."),
+    "gzip_mb": ("gzip_mb", "size: gzip-compressed model (MB)", "lower",
+                "Size of the saved model after gzip (Study B; clustering pays off here)."),
+    "opscore_total": ("opscore", "OpScore (train + test time)", "lower",
+                      "log10(1 − accuracy) + log10(time in s) + log10(size in MB) (Study B "
+                      "Eq. 1) with the training plus test time and the saved file's size."),
+    "opscore_train": ("opscore_train", "OpScore (train time)", "lower",
+                      "OpScore with the training time only."),
+    "opscore_test": ("opscore_test", "OpScore (test time)", "lower",
+                     "OpScore with the test (inference) time only."),
+    "opscore_total_gzip": ("opscore_total_gzip", "OpScore (total time, gzip size)", "lower",
+                           "OpScore with the total time and the gzip-compressed size."),
+}
+BETTER = {"lower": "lower is better", "higher": "higher is better",
+          "context": "no better side: read with the definition"}
+
+
+def clean_number(value: Any) -> float | int | None:
+    """A finite number rounded to 6 significant digits (ints stay ints); None otherwise."""
+    if value is None or value is pd.NA or isinstance(value, bool | str):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(number):
+        return None
+    if isinstance(value, int | np.integer):
+        return int(number)
+    return float(f"{number:.{SIGNIFICANT_DIGITS}g}")
+
+
+def metric(key: str, group: str, value: Any, name: str | None = None,
+           partner: str | None = None) -> dict[str, Any]:
+    """One metric entry; ``name`` overrides the defined name (pairs, best fit)."""
+    hf_type, default_name, better, _ = DEFINITIONS[key]
+    return {"key": key, "group": group, "type": hf_type, "name": name or default_name,
+            "value": clean_number(value), "better": better, "partner": partner}
+
+
+def task_metrics(run: Mapping[str, Any], scores: Mapping[str, Any], study: str) -> list[dict]:
+    """M_er plus the study's test scores (a missing or NaN score is 'not measured')."""
+    names = SEGMENTATION_SCORES if study == "A" else CLASSIFICATION_SCORES
+    return [metric("m_er", "task", run.get("m_er")),
+            *(metric(name, "task", scores.get(name)) for name in names)]
+
+
+def reuse_metrics(run: Mapping[str, Any]) -> list[dict]:
+    """The per-run reuse metrics of a metrics-table row (Study A Eq. 2-8)."""
+    best = run.get("delta_fit_best")
+    best_name = f"best Δ(fit) ({best})" if isinstance(best, str) and best else None
+    ep_star = run.get("ep_star")
+    ep_star = None if ep_star is None or pd.isna(ep_star) else int(ep_star)
+    return [metric("ep_star", "reuse", ep_star), metric("m_stab", "reuse", run.get("m_stab")),
+            metric("t_m_er", "reuse", run.get("t_m_er")),
+            metric("delta_fit_min", "reuse", run.get("delta_fit_min"), name=best_name),
+            metric("d_re", "reuse", run.get("d_re")), metric("d_unif", "reuse", run.get("d_unif")),
+            metric("gpu_max_mem_mb", "reuse", run.get("gpu_max_mem_mb")),
+            metric("gpu_avg_util_pct", "reuse", run.get("gpu_avg_util_pct"))]
+
+
+def pair_metrics(run_id: str, pairs: pd.DataFrame) -> list[dict]:
+    """G_init and D_init of every pair the run belongs to, named by what differs."""
+    entries = []
+    mine = pairs[(pairs["run_id_a"] == run_id) | (pairs["run_id_b"] == run_id)]
+    for pair in mine.itertuples(index=False):
+        partner = pair.run_id_b if pair.run_id_a == run_id else pair.run_id_a
+        if pair.kind == "data":
+            a, b = pair.init_a, pair.init_b
+            entries.append(metric("g_init", "reuse", pair.g_init, partner=partner,
+                                  name=f"G_init: M_er({a}) − M_er({b})"))
+            entries.append(metric("d_init_data", "reuse", pair.d_init, partner=partner,
+                                  name=f"D_init(data): Σ H_test({a}) − H_test({b})"))
+        else:
+            a, b = pair.arch_a, pair.arch_b
+            entries.append(metric("d_init_graph", "reuse", pair.d_init, partner=partner,
+                                  name=f"D_init(graph): Σ H_test({a}) − H_test({b})"))
+    return entries
+
+
+def unpaired_notes(run_id: str, unpaired: pd.DataFrame) -> list[dict[str, str]]:
+    """Why the run has no data or graph pair, from the unpaired table."""
+    mine = unpaired[unpaired["run_id"] == run_id]
+    return [{"kind": kind, "reason": reason}
+            for kind, reason in zip(mine["kind"], mine["reason"], strict=True)]
+
+
+def final_scores(curves: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, Any]:
+    """The last epoch's value of each score column the curve table has."""
+    last = curves.sort_values("epoch").iloc[-1]
+    return {column: last[column] for column in columns if column in curves.columns}
+
+
+def training_seconds(curves: pd.DataFrame) -> float | None:
+    return clean_number(curves["epoch_seconds"].sum(min_count=1))
+
+
+def study_a_card(run: Mapping[str, Any], curves: pd.DataFrame, provenance: Mapping[str, Any],
+                 pairs: pd.DataFrame, unpaired: pd.DataFrame,
+                 checkpoint_bytes: int | None) -> dict[str, Any]:
+    """Card fields of a Study A segmentation run (metrics row, curves, provenance.json)."""
+    config, dataset = provenance.get("config", {}), provenance.get("dataset", {})
+    size = None if checkpoint_bytes is None else checkpoint_bytes / MB
+    metrics = [*task_metrics(run, final_scores(curves, SEGMENTATION_SCORES), "A"),
+               *reuse_metrics(run), *pair_metrics(run["run_id"], pairs),
+               metric("checkpoint_mb", "reuse", size)]
+    training = {
+        "framework": "PyTorch", "arch": run["arch"], "init": run["init"],
+        "pretrained_checkpoint": config.get("pretrained_checkpoint"), "lr": run["lr"],
+        "seed": run["seed"], "epochs": config.get("epochs"), "epochs_recorded": run["n_epochs"],
+        "batch_size": config.get("batch_size"), "optimizer": "Adam",
+        "loss": "cross entropy weighted by inverse class proportion",
+        "precise_bn": config.get("precise_bn"), "threads": config.get("num_threads"),
+        "training_seconds": training_seconds(curves), "diverged": bool(run.get("diverged")),
+        "dataset": dataset.get("name", run["dataset"]), "modality": dataset.get("modality"),
+        "n_classes": dataset.get("n_classes"), "image_shape": dataset.get("image_shape"),
+        "n_train": dataset.get("n_train"), "n_test": dataset.get("n_test"),
+    }
+    device = provenance.get("device", {})
+    hardware = {"device": run["device"], "device_name": device.get("name"),
+                "torch_device": device.get("torch_device"), "driver": device.get("driver"),
+                "cuda": device.get("cuda"), "cudnn": device.get("cudnn"),
+                "host": provenance.get("host"), "platform": provenance.get("platform"),
+                "nvml": (provenance.get("nvml") or {}).get("status"),
+                "versions": provenance.get("versions"), "start": provenance.get("start"),
+                "end": provenance.get("end")}
+    dataset_info = {"name": run["dataset"], "type": run["dataset"], "split": "test",
+                    "config": None}
+    return _card(run, dataset_info, metrics, unpaired, training, hardware)
+
+
+def study_b_card(run: Mapping[str, Any], curves: pd.DataFrame, summary: Mapping[str, Any],
+                 pairs: pd.DataFrame, unpaired: pd.DataFrame,
+                 opscores: Mapping[str, Any] | None,
+                 opscore_rank: tuple[int, int] | None = None) -> dict[str, Any]:
+    """Card fields of a Study B classification run (metrics row, curves, summary.json).
+
+    ``opscores`` holds ``opscore_total``, ``_train``, ``_test`` and ``_total_gzip`` (see
+    :func:`reusebench.tradeoff.opscore.ranking`); ``opscore_rank`` is (rank, runs ranked)
+    within the run's data set when a ranking exists.
+    """
+    opscores = opscores or {}
+    metrics = [*task_metrics(run, summary, "B"), *reuse_metrics(run),
+               *pair_metrics(run["run_id"], pairs),
+               metric("size_mb", "reuse", summary.get("size_mb")),
+               metric("gzip_mb", "reuse", summary.get("gzip_mb")),
+               *(metric(key, "reuse", opscores.get(key)) for key in OPSCORES)]
+    settings = summary.get("settings", {})
+    training = {
+        "framework": "TensorFlow / tf-keras", "arch": run["arch"], "technique": run["init"],
+        "method": summary.get("method"), "clusters": summary.get("clusters"),
+        "unfrozen_layers": summary.get("unfrozen_layers"), "weights": summary.get("weights"),
+        "moved_layers": summary.get("moved_layers") or None, "lr": run["lr"],
+        "seed": run["seed"], "epochs": summary.get("epochs"), "epochs_recorded": run["n_epochs"],
+        "batch_size": summary.get("batch_size"), "optimizer": "Adam",
+        "loss": "sparse categorical cross entropy", "precise_bn": settings.get("precise_bn"),
+        "training_seconds": clean_number(summary.get("train_seconds")),
+        "test_seconds": clean_number(summary.get("test_seconds")),
+        "test_ms_per_image": clean_number(summary.get("test_ms_per_image")),
+        "parameters": summary.get("parameters"),
+        "trainable_parameters": summary.get("trainable_parameters"),
+        "diverged": bool(run.get("diverged")), "dataset": summary.get("source_dataset"),
+        "split": summary.get("split"), "n_classes": summary.get("n_classes"),
+        "n_train": summary.get("n_train"), "n_test": summary.get("n_test"),
+        "opscore_rank": (None if opscore_rank is None
+                         else f"{opscore_rank[0]} of {opscore_rank[1]}"),
+    }
+    hardware = {"device": run["device"], "device_name": summary.get("device_name"),
+                "gpu_peak_mb": clean_number(summary.get("gpu_peak_mb")),
+                "host": summary.get("host"), "python": summary.get("python"),
+                "versions": {name: summary.get(name) for name in
+                             ("tensorflow", "tf-keras", "tensorflow-model-optimization")},
+                "start": summary.get("started"), "end": summary.get("finished")}
+    dataset_info = {"name": run["dataset"], "type": summary.get("source_dataset", run["dataset"]),
+                    "split": "test", "config": summary.get("split")}
+    return _card(run, dataset_info, metrics, unpaired, training, hardware)
+
+
+def _card(run: Mapping[str, Any], dataset: dict[str, Any], metrics: list[dict],
+          unpaired: pd.DataFrame, training: dict[str, Any],
+          hardware: dict[str, Any]) -> dict[str, Any]:
+    study = run["study"]
+    if study not in TASKS:
+        raise InputError(f"Run {run['run_id']} is of study {study!r}; model cards exist for "
+                         f"studies {' and '.join(TASKS)} only.")
+    task_type, task_name = TASKS[study]
+    keys = {key: _plain(run[key]) for key in ("study", "dataset", "arch", "init", "lr", "seed",
+                                              "device")}
+    return {
+        "run_id": run["run_id"], "model_name": model_name(run["run_id"]), "keys": keys,
+        "task": {"type": task_type, "name": task_name}, "dataset": dataset,
+        "metrics": metrics, "unpaired": unpaired_notes(run["run_id"], unpaired),
+        "not_measured": [{"name": entry["name"], "reason": absence_reason(entry["key"], run)}
+                         for entry in metrics if entry["value"] is None],
+        "training": {key: _plain(value) for key, value in training.items()},
+        "hardware": {key: _plain(value) for key, value in hardware.items()},
+        "figure": FIGURE,
+        "definitions": {key: {"name": DEFINITIONS[key][1], "better": BETTER[DEFINITIONS[key][2]],
+                              "definition": DEFINITIONS[key][3]}
+                        for key in dict.fromkeys(entry["key"] for entry in metrics)},
+    }
+
+
+def absence_reason(key: str, run: Mapping[str, Any]) -> str:
+    """Why a metric of the card has no value, as far as the metrics row tells."""
+    if run.get("diverged") and key in SUMS_OVER_EPOCHS:
+        return "undefined: the run diverged, and a non-finite loss falls inside what it sums"
+    if key == "t_m_er":
+        return "no training seconds per epoch were recorded"
+    if key == "delta_fit_min":
+        fits = {int(column.split("_")[2]): status for column, status in run.items()
+                if column.startswith("fit_") and column.endswith("_status")}
+        if fits and set(fits.values()) == {"too_short"}:
+            return (f"the convergence fits need at least {min(fits)} epochs; the run has "
+                    f"{run['n_epochs']}")
+        return "no convergence fit succeeded on a finite test-loss curve"
+    if key == "d_unif":
+        return "undefined: a loss curve is constant, shorter than two epochs or not finite"
+    if key.startswith("gpu_"):
+        return f"no NVML GPU samples on device {run['device']}"
+    if key in ("g_init", "d_init_data", "d_init_graph"):
+        return "not finite over the two runs' common epochs"
+    return "not recorded by this run"
+
+
+def model_name(run_id: str) -> str:
+    """The run id as a model name: ``A/easy/unet/random/lr0.001/s0/cpu`` → ``A-easy-…-cpu``."""
+    return run_id.replace("/", "-")
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: NumPy scalars to Python, NaN to None, containers recursively."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if value is None or isinstance(value, str | bool):
+        return value
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,15 @@
+"""Rule scorecard: every checkable claim of both papers against this run's numbers."""
+
+from reusebench.scorecard import scorecard_from_files, scorecard_markdown, write_scorecard
+from reusebench.workflow import logged
+
+with logged(snakemake.log[0]) as log:
+    inputs, params = snakemake.input, snakemake.params
+    table = scorecard_from_files(
+        params.scale, eq11=inputs.eq11,
+        nasbench_claims=dict(zip(params.nasbench_sources, inputs.nasbench, strict=True)),
+        runs=inputs.get("runs"), model_sizes=inputs.get("model_sizes"),
+        opscores=dict(zip(params.tradeoff_datasets, inputs.opscores, strict=True)),
+        baselines=inputs.baselines)
+    write_scorecard(table, snakemake.output.csv, snakemake.output.markdown)
+    log.info("\n%s", scorecard_markdown(table))

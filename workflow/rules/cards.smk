@@ -1,0 +1,20 @@
+rule model_cards:
+    """A model card (README.md with Hugging Face metadata, card.json, curves.png) per run."""
+    input:
+        unpack(model_card_inputs),
+    output:
+        cards=directory("results/cards/{study}/runs"),
+        index=report(
+            "results/cards/{study}/index.md",
+            caption="../report/model_cards.rst",
+            category="Study {study}",
+            subcategory="Model cards",
+        ),
+    wildcard_constraints:
+        study="A|B",
+    log:
+        "results/logs/cards/{study}.log",
+    conda:
+        "../../envs/reusebench.yaml"
+    script:
+        "../../scripts/model_cards.py"

@@ -1,0 +1,45 @@
+rule recommend:
+    """Runs of a study ranked for one reuse task of Study A Table 1, with the reason per row."""
+    input:
+        metrics="results/metrics/{study}/metrics.parquet",
+        pairs="results/metrics/{study}/pairs.parquet",
+    output:
+        csv="results/tables/reuse/{study}/recommend_{task}.csv",
+        markdown=report(
+            "results/tables/reuse/{study}/recommend_{task}.md",
+            caption="../report/reuse_recommend.rst",
+            category="Reuse",
+            subcategory="Recommendations",
+        ),
+    params:
+        top=config["recommend"]["top"],
+    log:
+        "results/logs/reuse/recommend_{study}_{task}.log",
+    conda:
+        "../../envs/reusebench.yaml"
+    script:
+        "../../scripts/recommend.py"
+
+
+rule scorecard:
+    """Each checkable claim of both papers: the paper's number, ours, and the verdict."""
+    input:
+        unpack(scorecard_inputs),
+    output:
+        csv="results/tables/reuse/scorecard.csv",
+        markdown=report(
+            "results/tables/reuse/scorecard.md",
+            caption="../report/reuse_scorecard.rst",
+            category="Reuse",
+            subcategory="Scorecard",
+        ),
+    params:
+        scale=config["scale"],
+        nasbench_sources=nasbench_sources(),
+        tradeoff_datasets=tradeoff_datasets(),
+    log:
+        "results/logs/reuse/scorecard.log",
+    conda:
+        "../../envs/reusebench.yaml"
+    script:
+        "../../scripts/scorecard.py"
