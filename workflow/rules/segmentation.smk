@@ -48,3 +48,9 @@ rule train:
         "../../envs/reusebench.yaml"
     script:
         "../../scripts/train.py"
+
+
+rule study_a_all:
+    """Every Study A table and figure: `snakemake study_a_all` runs Study A alone."""
+    input:
+        study_a_outputs(),
