@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reusebench.nasbench.native import accel
+from reusebench.nasbench.native import ACCEL_MAX_VERTICES, accel
 
 try:  # CPython's own MD5 costs about half of OpenSSL's per call on short inputs
     from _md5 import md5 as _md5
@@ -55,7 +55,6 @@ except ImportError:  # pragma: no cover - other interpreters
 
 HEX_BYTES = 32
 SEPARATOR = ord("|")
-COMPILED_MAX_VERTICES = 64  # hash_cells' limit
 DEDUPLICATE_BELOW = 0.9  # keep merging equal states while at most this share is distinct
 _DIGEST = methodcaller("digest")
 
@@ -303,7 +302,7 @@ def _digests(edges: np.ndarray, labels: np.ndarray, sizes: np.ndarray) -> np.nda
     labels = np.ascontiguousarray(labels, dtype=np.int64)
     sizes = np.ascontiguousarray(sizes, dtype=np.int64)
     count, width = labels.shape
-    if accel is not None and width <= COMPILED_MAX_VERTICES:
+    if accel is not None and width <= ACCEL_MAX_VERTICES:
         edges = np.ascontiguousarray(edges, dtype=bool).view(np.uint8)
         digests = accel.hash_cells(edges, labels, sizes, count, width)
         return np.frombuffer(digests, dtype=np.uint8).reshape(count, 16)

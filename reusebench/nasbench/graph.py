@@ -20,9 +20,7 @@ import numpy as np
 import pandas as pd
 
 from reusebench.nasbench.cellhash import hash_pruned_cells
-from reusebench.nasbench.native import accel
-
-ACCEL_MAX_VERTICES = 64
+from reusebench.nasbench.native import ACCEL_MAX_VERTICES, accel
 
 try:  # CPython's own MD5 costs about half of OpenSSL's per call on short inputs
     from _md5 import md5 as _md5

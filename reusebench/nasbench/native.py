@@ -5,3 +5,5 @@ try:
     from reusebench.nasbench import _accel as accel
 except ImportError:  # pragma: no cover - installed without a C compiler
     accel = None
+
+ACCEL_MAX_VERTICES = 64  # the largest cell (vertices) the extension's functions take

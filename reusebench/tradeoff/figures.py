@@ -47,7 +47,7 @@ def accuracy_curves(curves: pd.DataFrame) -> plt.Figure:
     colours = dict(zip(archs, plt.cm.tab10(np.arange(len(archs)) % 10), strict=True))
     for axis, ((dataset, technique), part) in zip(axes, panels, strict=False):
         for (arch, device), run in part.groupby(["arch", "device"]):
-            label = arch if device == "cpu" else f"{arch} ({device})"
+            label = arch + _device_suffix(device)
             axis.plot(run["epoch"], run["train_accuracy"], "--", color=colours[arch])
             axis.plot(run["epoch"], run["test_accuracy"], "-", color=colours[arch], label=label)
         axis.set(title=f"{dataset}, {technique}", xlabel="epoch", ylabel="accuracy",
@@ -69,7 +69,7 @@ def accuracy_by_technique(runs: pd.DataFrame) -> plt.Figure:
     figure, axes = _grid(len(panels), width=5, height=height)
     for axis, (dataset, part) in zip(axes, panels, strict=False):
         part = part.sort_values("accuracy")
-        labels = part["arch"] + " " + part["technique"] + _device_suffix(part)
+        labels = part["arch"] + " " + part["technique"] + part["device"].map(_device_suffix)
         axis.barh(labels, part["accuracy"], color="tab:blue")
         axis.set(title=dataset, xlabel="test accuracy", xlim=(0, 1))
         axis.tick_params(axis="y", labelsize=7)
@@ -78,8 +78,26 @@ def accuracy_by_technique(runs: pd.DataFrame) -> plt.Figure:
     return figure
 
 
-def _device_suffix(part: pd.DataFrame) -> pd.Series:
-    return part["device"].map(lambda device: "" if device == "cpu" else f" ({device})")
+def _device_suffix(device: str) -> str:
+    return "" if device == "cpu" else f" ({device})"
+
+
+def _line_panels(runs: pd.DataFrame, title: str, x: str, keys: list[str], label,
+                 xlabel: str) -> plt.Figure:
+    """A panel per dataset, a line of test accuracy against ``x`` per group of ``keys``
+    (``label`` names a group from its key values), x on log ticks."""
+    panels = list(runs.groupby("dataset", sort=True))
+    figure, axes = _grid(len(panels))
+    for axis, (dataset, part) in zip(axes, panels, strict=False):
+        for group, line in part.groupby(keys):
+            line = line.sort_values(x)
+            axis.plot(line[x], line["accuracy"], "o-", label=label(*group))
+        axis.set(title=dataset, xlabel=xlabel, ylabel="test accuracy", ylim=(0, 1.02))
+        _log_ticks(axis, part[x])
+        axis.legend(fontsize=7)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
 
 
 def accuracy_vs_unfrozen(runs: pd.DataFrame) -> plt.Figure:
@@ -88,20 +106,9 @@ def accuracy_vs_unfrozen(runs: pd.DataFrame) -> plt.Figure:
     runs = runs[(runs["split"] == OWN_SPLIT) & (runs["method"] == "base")]
     if runs.empty:
         return _empty(title)
-    panels = list(runs.groupby("dataset", sort=True))
-    figure, axes = _grid(len(panels))
-    for axis, (dataset, part) in zip(axes, panels, strict=False):
-        for (arch, device), line in part.groupby(["arch", "device"]):
-            line = line.sort_values("unfrozen_layers")
-            label = arch if device == "cpu" else f"{arch} ({device})"
-            axis.plot(line["unfrozen_layers"], line["accuracy"], "o-", label=label)
-        axis.set(title=dataset, xlabel="trained weight-bearing layers (top N; all = base)",
-                 ylabel="test accuracy", ylim=(0, 1.02))
-        _log_ticks(axis, part["unfrozen_layers"])
-        axis.legend(fontsize=7)
-    figure.suptitle(title)
-    figure.tight_layout()
-    return figure
+    return _line_panels(runs, title, "unfrozen_layers", ["arch", "device"],
+                        lambda arch, device: arch + _device_suffix(device),
+                        "trained weight-bearing layers (top N; all = base)")
 
 
 def accuracy_vs_clusters(runs: pd.DataFrame) -> plt.Figure:
@@ -110,20 +117,10 @@ def accuracy_vs_clusters(runs: pd.DataFrame) -> plt.Figure:
     clustered = runs[(runs["split"] == OWN_SPLIT) & (runs["method"] == "cluster")]
     if clustered.empty:
         return _empty(title)
-    panels = list(clustered.groupby("dataset", sort=True))
-    figure, axes = _grid(len(panels))
-    for axis, (dataset, part) in zip(axes, panels, strict=False):
-        for (arch, top, device), line in part.groupby(
-                ["arch", "unfrozen_layers", "device"]):
-            line = line.sort_values("clusters")
-            label = f"{arch}, {top} trained layers" + ("" if device == "cpu" else f" ({device})")
-            axis.plot(line["clusters"], line["accuracy"], "o-", label=label)
-        axis.set(title=dataset, xlabel="clusters K", ylabel="test accuracy", ylim=(0, 1.02))
-        _log_ticks(axis, part["clusters"])
-        axis.legend(fontsize=7)
-    figure.suptitle(title)
-    figure.tight_layout()
-    return figure
+    return _line_panels(clustered, title, "clusters", ["arch", "unfrozen_layers", "device"],
+                        lambda arch, top, device: f"{arch}, {top} trained layers"
+                                                  + _device_suffix(device),
+                        "clusters K")
 
 
 def _log_ticks(axis: plt.Axes, values: pd.Series) -> None:
