@@ -36,7 +36,6 @@ rule scorecard:
     params:
         scale=config["scale"],
         nasbench_sources=nasbench_sources(),
-        tradeoff_datasets=tradeoff_datasets(),
     log:
         "results/logs/reuse/scorecard.log",
     conda:
