@@ -164,28 +164,16 @@ def compare_paired(first: Sequence[float], second: Sequence[float], direction: s
 def compare_to_bound(values: Sequence[float], bound: float, direction: str,
                      unit: str = "seed") -> Evidence:
     """Does the mean of ``values`` lie below ("<") or above (">") ``bound``, over ≥ 3 units?"""
-    values = np.asarray(values, dtype="float64")
-    values = values[np.isfinite(values)]
-    n = len(values)
-    if n == 0:
-        return not_run(f"no finite value (per {unit})")
-    interval = mean_interval(values)
-    if n < MIN_SEEDS:
-        return Evidence(INCONCLUSIVE, n, interval, seed_count_reason(n, unit))
-    return _side_of(interval, bound, direction, n, "mean", unit)
+    n, interval, early = _mean_evidence(values, unit)
+    return early or _side_of(interval, bound, direction, n, "mean", unit)
 
 
 def within_range(values: Sequence[float], low: float, high: float,
                  unit: str = "seed") -> Evidence:
     """Does the mean of ``values`` lie within [low, high], judged by its 95 % interval?"""
-    values = np.asarray(values, dtype="float64")
-    values = values[np.isfinite(values)]
-    n = len(values)
-    if n == 0:
-        return not_run(f"no finite value (per {unit})")
-    interval = mean_interval(values)
-    if n < MIN_SEEDS:
-        return Evidence(INCONCLUSIVE, n, interval, seed_count_reason(n, unit))
+    n, interval, early = _mean_evidence(values, unit)
+    if early is not None:
+        return early
     lo, hi = interval
     if low <= lo and hi <= high:
         return Evidence(HOLDS, n, interval)
@@ -193,6 +181,20 @@ def within_range(values: Sequence[float], low: float, high: float,
         return Evidence(FAILS, n, interval)
     return Evidence(INCONCLUSIVE, n, interval,
                     f"95 % interval over {plural(n, unit)} straddles [{low:g}, {high:g}]")
+
+
+def _mean_evidence(values: Sequence[float], unit: str
+                   ) -> tuple[int, tuple[float, float] | None, Evidence | None]:
+    """n, the mean's interval, and the verdict already reached with no or too few values."""
+    finite = np.asarray(values, dtype="float64")
+    finite = finite[np.isfinite(finite)]
+    n = len(finite)
+    interval = mean_interval(finite)
+    if n == 0:
+        return n, interval, not_run(f"no finite value (per {unit})")
+    if n < MIN_SEEDS:
+        return n, interval, Evidence(INCONCLUSIVE, n, interval, seed_count_reason(n, unit))
+    return n, interval, None
 
 
 def _side_of(interval: tuple[float, float], bound: float, direction: str, n: int,

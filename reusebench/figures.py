@@ -11,6 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from reusebench import fit
+from reusebench.metrics import flagged
 
 FIT_STYLES = {"pw": "-", "exp": ":"}
 FIT_COLORS = {10: "tab:green", 15: "tab:orange", 20: "tab:red"}
@@ -113,22 +114,39 @@ def parallel_coordinates_html(run_metrics: pd.DataFrame, title: str) -> str:
 
 
 def stability_by_arch(run_metrics: pd.DataFrame) -> plt.Figure:
-    """M_stab of every configuration per architecture, one panel per dataset (Fig. 6)."""
+    """M_stab per architecture, one panel per dataset (Fig. 6).
+
+    One point per configuration (lr × init): the mean over its seeds, with an error bar of
+    ± one standard deviation over seeds where there are several; the black line is the
+    median over configurations. Runs flagged diverged or not learning are left out and
+    counted in the panel title.
+    """
     datasets = sorted(run_metrics["dataset"].unique())
     figure, axes = plt.subplots(1, len(datasets), figsize=(4 * len(datasets), 3.5),
                                 squeeze=False, sharey=True)
+    flagged_runs = flagged(run_metrics)
+    config_keys = [key for key in ("lr", "init", "device") if key in run_metrics.columns]
     for axis, dataset in zip(axes[0], datasets, strict=True):
-        part = run_metrics[run_metrics["dataset"] == dataset]
+        in_dataset = run_metrics["dataset"] == dataset
+        part = run_metrics[in_dataset & ~flagged_runs]
         archs = sorted(part["arch"].unique())
         for position, arch in enumerate(archs):
-            values = part.loc[part["arch"] == arch, "m_stab"].dropna()
-            jitter = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else [0.0]
-            axis.scatter(position + np.asarray(jitter), values, s=18)
-            if len(values):
-                axis.hlines(values.median(), position - 0.25, position + 0.25, color="k")
+            by_config = (part[part["arch"] == arch].groupby(config_keys)["m_stab"]
+                         .agg(["mean", "std"]).dropna(subset=["mean"]))
+            jitter = np.linspace(-0.15, 0.15, len(by_config)) if len(by_config) > 1 else [0.0]
+            axis.errorbar(position + np.asarray(jitter), by_config["mean"],
+                          yerr=by_config["std"].fillna(0).to_numpy(), fmt="o", markersize=4,
+                          capsize=2)
+            if len(by_config):
+                axis.hlines(by_config["mean"].median(), position - 0.25, position + 0.25,
+                            color="k")
         axis.set_xticks(range(len(archs)), archs, rotation=30, ha="right")
-        axis.set_title(dataset)
+        left_out = int((in_dataset & flagged_runs).sum())
+        axis.set_title(dataset + (f" ({left_out} flagged runs left out)" if left_out else ""),
+                       fontsize=9)
         axis.set_yscale("symlog", linthresh=1e-3)
-    axes[0][0].set_ylabel("M_stab (Σ over ep* ± δ of H_test − M_er)")
+    seeds = run_metrics["seed"].nunique() if "seed" in run_metrics.columns else 1
+    axes[0][0].set_ylabel(f"M_stab (mean ± std over {seeds} seed{'s' * (seeds > 1)})")
     figure.tight_layout()
     return figure
+
