@@ -7,7 +7,12 @@ import sys
 from collections.abc import Sequence
 
 from reusebench.errors import InputError
-from reusebench.metrics import DEFAULT_DELTA, DEFAULT_FIT_POINTS
+from reusebench.metrics import (
+    DEFAULT_DELTA,
+    DEFAULT_DIVERGE_FACTOR,
+    DEFAULT_FIT_POINTS,
+    DEFAULT_LEARN_MARGIN,
+)
 
 EXIT_BAD_INPUT = 2
 
@@ -45,6 +50,14 @@ def _add_metrics_parser(commands: argparse._SubParsersAction) -> None:
     metrics.add_argument("--fit-points", type=int, nargs="+", default=list(DEFAULT_FIT_POINTS),
                          metavar="N", help="numbers of first epochs the convergence models are "
                                            "fitted to (default: 10 15 20)")
+    metrics.add_argument("--diverge-factor", type=float, default=DEFAULT_DIVERGE_FACTOR,
+                         metavar="F", help="flag a run diverged when its test loss exceeds F × "
+                                           "its first finite test loss (or F × its "
+                                           "constant-prediction loss) (default: %(default)g)")
+    metrics.add_argument("--learn-margin", type=float, default=DEFAULT_LEARN_MARGIN,
+                         metavar="M", help="flag a run not learning when M_er > (1 − M) × its "
+                                           "reference loss: the curve table's reference_loss, "
+                                           "else the first test loss (default: %(default)g)")
     metrics.set_defaults(handler=_run_metrics)
 
 
@@ -150,9 +163,13 @@ def _run_metrics(args: argparse.Namespace) -> int:
         raise InputError(f"--delta must be zero or positive, not {args.delta}.")
     if any(n < 2 for n in args.fit_points):
         raise InputError("--fit-points must each be at least 2 (a fit has two parameters).")
-    tables = compute_metric_files(args.curves, args.out, args.delta, args.fit_points)
+    tables = compute_metric_files(args.curves, args.out, args.delta, args.fit_points,
+                                  args.diverge_factor, args.learn_margin)
     runs, pairs, unpaired = (len(tables[name]) for name in ("metrics", "pairs", "unpaired"))
-    print(f"{runs} runs, {pairs} pairs, {unpaired} unpaired (kind, run) entries -> {args.out}")
+    diverged, stalled = (int(tables["metrics"][flag].sum()) for flag in ("diverged",
+                                                                           "not_learning"))
+    print(f"{runs} runs, {pairs} pairs, {unpaired} unpaired (kind, run) entries; flagged: "
+          f"{diverged} diverged, {stalled} not learning -> {args.out}")
     return 0
 
 

@@ -23,6 +23,8 @@ REQUIRED = (*RUN_KEYS, "epoch", *LOSSES)
 # Always present in a validated table; NaN where a source did not measure them.
 MEASURED = ("epoch_seconds", "eval_seconds", "gpu_mem_max_mb", "gpu_util_mean_pct", "gpu_samples")
 NUMERIC = ("lr", "seed", "epoch", *LOSSES, *MEASURED)
+# Optional numeric columns, checked when present: the constant-prediction loss of the run.
+OPTIONAL_NUMERIC = ("reference_loss",)
 COLUMNS = ("run_id", *REQUIRED, *MEASURED)
 
 
@@ -136,7 +138,7 @@ def _check_text_keys(curves: pd.DataFrame, source: str) -> None:
 
 
 def _coerce_numeric(curves: pd.DataFrame, labels: pd.Series, source: str) -> None:
-    for column in NUMERIC:
+    for column in (*NUMERIC, *(c for c in OPTIONAL_NUMERIC if c in curves.columns)):
         original = curves[column]
         numbers = pd.to_numeric(original, errors="coerce")
         bad = numbers.isna() & original.notna() & ~_is_nan_text(original)

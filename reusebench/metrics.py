@@ -5,6 +5,12 @@ Arrays are (runs × positions), padded with NaN beyond each run's last epoch;
 minima skip such epochs, while sums over epochs (M_stab, D_re, Delta(fit)) and
 the correlation D_unif are NaN when a non-finite loss falls inside what they sum,
 because skipping epochs would reward divergence.
+
+Two flags mark runs whose metrics do not describe a trained model: ``diverged`` (a
+non-finite loss, or a test loss above ``diverge_factor`` × its first finite value or ×
+the constant-prediction loss) and ``not_learning`` (M_er not below ``1 − learn_margin``
+× a reference loss: the curve table's ``reference_loss``, else the first finite test
+loss). ``flag_reason`` says why in one sentence.
 """
 
 from __future__ import annotations
@@ -21,6 +27,10 @@ from reusebench.curves import CurveMatrix, curve_matrix, run_keys
 
 DEFAULT_DELTA = 5
 DEFAULT_FIT_POINTS = (10, 15, 20)
+DEFAULT_DIVERGE_FACTOR = 10.0
+DEFAULT_LEARN_MARGIN = 0.15
+REFERENCE_COLUMN = "reference_loss"
+FLAG_COLUMNS = ("diverged", "not_learning")
 MATRIX_COLUMNS = ("train_loss", "test_loss", "epoch_seconds", "gpu_mem_max_mb",
                   "gpu_util_mean_pct")
 
@@ -162,26 +172,157 @@ def _one_fit(model: str, n_points: int, epoch: np.ndarray, test_loss: np.ndarray
     return delta, fit.FitResult(a, b, status)
 
 
+def first_position(mask: np.ndarray) -> np.ndarray:
+    """Per row, the first position where ``mask`` holds; -1 where it never does."""
+    return np.where(mask.any(axis=1), mask.argmax(axis=1), -1)
+
+
+def first_finite(values: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the first finite valid value and its position (NaN and -1 where none)."""
+    position = first_position(valid & np.isfinite(values))
+    picked = values[np.arange(len(values)), np.maximum(position, 0)]
+    return np.where(position >= 0, picked, np.nan), position
+
+
+def reference_losses(test_loss: np.ndarray, valid: np.ndarray,
+                     given: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The loss a run must beat to count as learning, and which kind it is.
+
+    ``constant_prediction`` where the curve table's ``reference_loss`` holds a finite value
+    (the first one of the run), else ``first_epoch`` (the first finite test loss), else
+    ``none`` (a run without a finite test loss).
+    """
+    first, _ = first_finite(test_loss, valid)
+    stated = first_finite(given, valid)[0] if given is not None else np.full(len(valid), np.nan)
+    use_stated = np.isfinite(stated)
+    kind = np.where(use_stated, "constant_prediction",
+                    np.where(np.isfinite(first), "first_epoch", "none"))
+    return np.where(use_stated, stated, first), kind.astype(object)
+
+
+def _loss(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def divergence(train_loss: np.ndarray, test_loss: np.ndarray, epoch: np.ndarray,
+               valid: np.ndarray, reference: np.ndarray, reference_kind: np.ndarray,
+               factor: float = DEFAULT_DIVERGE_FACTOR) -> tuple[np.ndarray, np.ndarray]:
+    """``diverged`` per run and why ("" where not), from the earliest of three events.
+
+    A non-finite train or test loss; a test loss above ``factor`` × the run's first finite
+    test loss; a test loss above ``factor`` × its constant-prediction loss (where known).
+    Bounds from a reference that is not positive are not applied.
+    """
+    finite_test = valid & np.isfinite(test_loss)
+    nonfinite = first_position(valid & ~(np.isfinite(train_loss) & finite_test))
+    first, first_pos = first_finite(test_loss, valid)
+    with np.errstate(invalid="ignore"):
+        over_first = first_position(finite_test & (first > 0)[:, None]
+                                    & (test_loss > factor * first[:, None]))
+        stated = np.where(reference_kind == "constant_prediction", reference, np.nan)
+        over_stated = first_position(finite_test & (stated > 0)[:, None]
+                                     & (test_loss > factor * stated[:, None]))
+    events = np.stack([nonfinite, over_first, over_stated]).astype("float64")
+    events[events < 0] = np.inf
+    diverged = np.isfinite(events).any(axis=0)
+    reasons = np.full(len(valid), "", dtype=object)
+    for run in np.flatnonzero(diverged):
+        position = int(events[:, run].min())
+        at = int(epoch[run, position])
+        loss = test_loss[run, position]
+        if position == nonfinite[run]:
+            which = "train" if np.isfinite(loss) else "test"
+            reasons[run] = f"non-finite {which} loss at epoch {at}"
+        elif position == over_first[run]:
+            reasons[run] = (f"test loss {_loss(loss)} at epoch {at} exceeds {factor:g} × its "
+                            f"epoch-{int(epoch[run, first_pos[run]])} value "
+                            f"{_loss(first[run])}")
+        else:
+            reasons[run] = (f"test loss {_loss(loss)} at epoch {at} exceeds {factor:g} × the "
+                            f"constant-prediction loss {_loss(stated[run])}")
+    return diverged, reasons
+
+
+def not_learning(m_er: np.ndarray, reference: np.ndarray, reference_kind: np.ndarray,
+                 margin: float = DEFAULT_LEARN_MARGIN) -> tuple[np.ndarray, np.ndarray]:
+    """``not_learning`` per run (M_er > (1 − margin) × reference) and why ("" where not)."""
+    with np.errstate(invalid="ignore"):
+        flagged = m_er > (1 - margin) * reference
+    names = {"constant_prediction": "constant-prediction loss",
+             "first_epoch": "first-epoch test loss"}
+    reasons = np.full(len(m_er), "", dtype=object)
+    for run in np.flatnonzero(flagged):
+        reasons[run] = (f"best test loss {_loss(m_er[run])} not below {1 - margin:g} × "
+                        f"{names[reference_kind[run]]} {_loss(reference[run])}")
+    return flagged, reasons
+
+
+def run_flags(train_loss: np.ndarray, test_loss: np.ndarray, epoch: np.ndarray,
+              valid: np.ndarray, m_er: np.ndarray, given_reference: np.ndarray | None = None,
+              diverge_factor: float = DEFAULT_DIVERGE_FACTOR,
+              learn_margin: float = DEFAULT_LEARN_MARGIN) -> pd.DataFrame:
+    """diverged, not_learning, flag_reason, reference_loss and reference_kind per run."""
+    reference, kind = reference_losses(test_loss, valid, given_reference)
+    diverged, why_diverged = divergence(train_loss, test_loss, epoch, valid, reference, kind,
+                                        diverge_factor)
+    stalled, why_stalled = not_learning(m_er, reference, kind, learn_margin)
+    reasons = [("; ".join(part for part in pair if part))
+               for pair in zip(why_diverged, why_stalled, strict=True)]
+    return pd.DataFrame({"diverged": diverged, "not_learning": stalled,
+                         "flag_reason": reasons, "reference_loss": reference,
+                         "reference_kind": kind})
+
+
+def flagged(run_metrics: pd.DataFrame) -> pd.Series:
+    """True for runs flagged diverged or not learning (a table without a flag column: False)."""
+    marked = pd.Series(False, index=run_metrics.index)
+    for column in FLAG_COLUMNS:
+        if column in run_metrics.columns:
+            marked |= run_metrics[column].fillna(False).astype(bool)
+    return marked
+
+
+def matrix_columns(curves: pd.DataFrame) -> tuple[str, ...]:
+    """The curve columns the metrics read: MATRIX_COLUMNS, plus reference_loss if present."""
+    return (*MATRIX_COLUMNS, *([REFERENCE_COLUMN] if REFERENCE_COLUMN in curves.columns
+                               else []))
+
+
 def per_run_metrics(curves: pd.DataFrame, delta: int = DEFAULT_DELTA,
-                    fit_points: Sequence[int] = DEFAULT_FIT_POINTS) -> pd.DataFrame:
+                    fit_points: Sequence[int] = DEFAULT_FIT_POINTS,
+                    diverge_factor: float = DEFAULT_DIVERGE_FACTOR,
+                    learn_margin: float = DEFAULT_LEARN_MARGIN) -> pd.DataFrame:
     """The per-run metrics table (run keys + metric columns) of a validated curve table."""
-    matrix = curve_matrix(curves, MATRIX_COLUMNS)
-    return pd.concat([run_keys(curves), metrics_of_matrix(matrix, delta, fit_points)], axis=1)
+    matrix = curve_matrix(curves, matrix_columns(curves))
+    return pd.concat([run_keys(curves), metrics_of_matrix(matrix, delta, fit_points,
+                                                          diverge_factor, learn_margin)],
+                     axis=1)
 
 
 def metrics_of_matrix(matrix: CurveMatrix, delta: int = DEFAULT_DELTA,
-                      fit_points: Sequence[int] = DEFAULT_FIT_POINTS) -> pd.DataFrame:
-    """Every per-run metric from padded arrays (the part that scales with the run count)."""
+                      fit_points: Sequence[int] = DEFAULT_FIT_POINTS,
+                      diverge_factor: float = DEFAULT_DIVERGE_FACTOR,
+                      learn_margin: float = DEFAULT_LEARN_MARGIN) -> pd.DataFrame:
+    """Every per-run metric from padded arrays (the part that scales with the run count).
+
+    ``matrix.values`` may hold ``reference_loss`` (the constant-prediction loss per epoch
+    row); the flags then use it as the reference.
+    """
     values, valid, epoch = matrix.values, matrix.valid, matrix.epoch
     train_loss, test_loss = values["train_loss"], values["test_loss"]
     n_epochs = matrix.n_epochs
     m_er, star = model_error(test_loss, valid)
     ep_star = epoch_at(epoch, star)
     m_stab, window = stability(test_loss, epoch, valid, m_er, ep_star, delta)
-    finite = np.isfinite(train_loss) & np.isfinite(test_loss)
+    flags = run_flags(train_loss, test_loss, epoch, valid, m_er,
+                      values.get(REFERENCE_COLUMN), diverge_factor, learn_margin)
     table = pd.DataFrame({
         "n_epochs": n_epochs.astype("int64"),
-        "diverged": (valid & ~finite).any(axis=1),
+        "diverged": flags["diverged"].to_numpy(),
+        "not_learning": flags["not_learning"].to_numpy(),
+        "flag_reason": flags["flag_reason"].to_numpy(),
+        "reference_loss": flags["reference_loss"].to_numpy(),
+        "reference_kind": flags["reference_kind"].to_numpy(),
         "m_er": m_er,
         "ep_star": pd.array(np.where(np.isfinite(ep_star), ep_star, np.nan), dtype="Int64"),
         "m_stab": m_stab,

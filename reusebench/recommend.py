@@ -37,6 +37,10 @@ is left out of the ranking and named in the notes. A run without a value that ot
 have is listed after the ranked runs as "not ranked: <metric> missing". Constraints
 (``max_gpu_mem_mb`` on GPU^MaxM, ``max_time_s`` on T(M_er)) drop the runs above them and
 count them in the notes; a run whose constrained metric is missing is listed as not ranked.
+A run flagged ``diverged`` or ``not_learning`` in the metrics table is never ranked: its
+metrics do not describe a trained model. Flagged runs are listed last, with their
+``flag_reason``, and counted in the notes; for task transfer, so is a pretrained run whose
+random-init partner is flagged (its G_init and D_init(data) measure the partner's failure).
 """
 
 from __future__ import annotations
@@ -50,10 +54,12 @@ import pandas as pd
 from reusebench.errors import InputError
 from reusebench.io import atomic_write_all
 from reusebench.markdown import format_value, markdown_table
+from reusebench.metrics import FLAG_COLUMNS
 
 LOWER, HIGHER = "lower", "higher"
 KEY_COLUMNS = ("run_id", "study", "dataset", "arch", "init", "lr", "seed", "device")
 PAIR_NEEDS = ("kind", "run_id_b", "g_init", "d_init")
+FLAG_LABELS = {"diverged": "diverged", "not_learning": "not learning"}
 
 
 @dataclass(frozen=True)
@@ -146,6 +152,7 @@ def candidate_table(task: Task, metrics: pd.DataFrame, pairs: pd.DataFrame | Non
     needed = [*KEY_COLUMNS, *own]
     _require(metrics, needed, source, task.name)
     table = metrics[needed].copy()
+    table["flag"], table["flag_reason"] = run_flag_text(metrics)
     if task.needs_pairs:
         if pairs is None:
             raise InputError(f"Task '{task.name}' needs the pairs table (--pairs) for G_init "
@@ -154,7 +161,44 @@ def candidate_table(task: Task, metrics: pd.DataFrame, pairs: pd.DataFrame | Non
         data = pairs.loc[pairs["kind"] == "data", ["run_id_b", "g_init", "d_init"]]
         data = data.rename(columns={"run_id_b": "run_id", "d_init": "d_init_data"})
         table = table.merge(data.drop_duplicates("run_id"), on="run_id", how="left")
+        table = _flag_by_partner(table, pairs, metrics)
     return table
+
+
+def run_flag_text(metrics: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Per run, its flags ("diverged", "not learning", both, or "") and the flag reason.
+
+    A table without flag columns (written before they existed) flags nothing.
+    """
+    labels = pd.Series("", index=metrics.index, dtype=object)
+    for column in FLAG_COLUMNS:
+        if column in metrics.columns:
+            marked = metrics[column].fillna(False).astype(bool)
+            labels = labels.where(~marked, labels + ", " + FLAG_LABELS[column])
+    labels = labels.str.removeprefix(", ")
+    reasons = (metrics["flag_reason"].fillna("").astype(str) if "flag_reason" in metrics
+               else pd.Series("", index=metrics.index, dtype=object))
+    reasons = reasons.where(reasons != "", labels)  # a flag without a recorded reason
+    return labels, reasons.where(labels != "", "")
+
+
+def _flag_by_partner(table: pd.DataFrame, pairs: pd.DataFrame,
+                     metrics: pd.DataFrame) -> pd.DataFrame:
+    """Flag a pretrained run whose data-pair partner (random init) is flagged."""
+    if "run_id_a" not in pairs.columns:
+        return table
+    labels, reasons = run_flag_text(metrics)
+    partner_flags = pd.DataFrame({"run_id_a": metrics["run_id"], "_label": labels,
+                                  "_reason": reasons})
+    data = pairs.loc[pairs["kind"] == "data", ["run_id_a", "run_id_b"]].drop_duplicates(
+        "run_id_b").merge(partner_flags[partner_flags["_label"] != ""], on="run_id_a")
+    data = data.rename(columns={"run_id_b": "run_id"})
+    merged = table.merge(data, on="run_id", how="left")
+    hit = merged["_label"].notna() & (merged["flag"] == "")
+    merged.loc[hit, "flag"] = "partner " + merged.loc[hit, "_label"]
+    merged.loc[hit, "flag_reason"] = ("data-pair partner " + merged.loc[hit, "run_id_a"]
+                                      + " is flagged: " + merged.loc[hit, "_reason"])
+    return merged.drop(columns=["run_id_a", "_label", "_reason"])
 
 
 def _require(table: pd.DataFrame, columns: list[str] | tuple[str, ...], source: str,
@@ -170,7 +214,10 @@ def recommend(task: Task, candidates: pd.DataFrame,
     """The ranked runs (rank, keys, metrics, mean_rank, reason), then the unranked ones."""
     constraints = constraints or Constraints()
     notes: list[str] = []
+    if "flag" not in candidates.columns:
+        candidates = candidates.assign(flag="", flag_reason="")
     runs = _within_dataset(candidates, constraints.dataset)
+    runs, flagged = _set_aside_flagged(runs, notes)
     runs, blocked = _apply_limits(runs, constraints, notes)
     used = [m for m in task.metrics if runs[m.column].notna().any()]
     for metric in task.metrics:
@@ -184,11 +231,25 @@ def recommend(task: Task, candidates: pd.DataFrame,
     unranked = runs[missing.notna()].assign(
         rank=pd.NA, mean_rank=np.nan,
         reason="not ranked: " + missing[missing.notna()] + " missing")
-    table = pd.concat([ranked, unranked.sort_values("run_id"), blocked], ignore_index=True)
+    table = pd.concat([ranked, unranked.sort_values("run_id"), blocked, flagged],
+                      ignore_index=True)
     table["rank"] = table["rank"].astype("Int64")
-    columns = ["rank", *KEY_COLUMNS, *[m.column for m in task.metrics], "mean_rank", "reason"]
+    columns = ["rank", *KEY_COLUMNS, *[m.column for m in task.metrics], "mean_rank", "flag",
+               "reason"]
     notes.insert(0, f"{len(ranked)} runs ranked, {len(table) - len(ranked)} not ranked.")
     return Recommendation(task, table[columns], notes)
+
+
+def _set_aside_flagged(runs: pd.DataFrame,
+                       notes: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Runs without a flag, and the flagged ones as unranked rows (counted in the notes)."""
+    marked = runs["flag"] != "" if "flag" in runs.columns else pd.Series(False, runs.index)
+    if marked.any():
+        notes.append(f"{int(marked.sum())} runs flagged (diverged, not learning, or a flagged "
+                     "data-pair partner): not ranked, listed last with the reason.")
+    aside = runs[marked].assign(rank=pd.NA, mean_rank=np.nan)
+    aside["reason"] = "not ranked: flagged " + aside["flag"] + " — " + aside["flag_reason"]
+    return runs[~marked], aside.sort_values("run_id")
 
 
 def _within_dataset(runs: pd.DataFrame, dataset: str | None) -> pd.DataFrame:

@@ -1,24 +1,93 @@
-"""Study A tables drawn from the per-run metrics: Table 5 and the Eq. 11 validation."""
+"""Study A tables drawn from the per-run metrics: Table 5 and the Eq. 11 validation.
+
+Table 5 and its aggregate over seeds leave out runs flagged diverged or not learning
+(:func:`reusebench.metrics.flagged`) and count them; the per-data-set tables keep every
+run, one row each, with its flags.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from reusebench.evidence import compare_paired, not_run, seed_summary
+from reusebench.metrics import flagged
+
 METRIC_COLUMNS = ("m_er", "ep_star", "m_stab", "stab_window", "t_m_er", "d_re", "d_unif",
                   "delta_fit_min", "delta_fit_best", "delta_fit_pw_20", "gpu_max_mem_mb",
-                  "gpu_avg_util_pct", "diverged")
+                  "gpu_avg_util_pct", "diverged", "not_learning", "flag_reason")
+CONFIGURATION = ("dataset", "arch", "lr", "init", "device")  # every run key but the seed
 
 
 def best_per_arch(run_metrics: pd.DataFrame) -> pd.DataFrame:
-    """Table 5: per dataset × arch, the run with the lowest M_er over lr and init.
+    """Table 5: per dataset × arch, the unflagged run with the lowest M_er over lr and init.
 
-    Reports that run's M_er, D_unif and the configuration that reached it.
+    Reports that run's M_er, D_unif and the configuration that reached it, with ``n_runs``
+    (the dataset × arch's runs) and ``n_flagged`` (those left out as diverged or not
+    learning). A dataset × arch without a usable run keeps its row, with NaN M_er.
     """
-    usable = run_metrics[run_metrics["m_er"].notna()]
+    marked = flagged(run_metrics)
+    counts = run_metrics.assign(n_flagged=marked).groupby(["dataset", "arch"]).agg(
+        n_runs=("run_id", "size"), n_flagged=("n_flagged", "sum")).reset_index()
+    usable = run_metrics[~marked & run_metrics["m_er"].notna()]
     best_rows = usable.loc[usable.groupby(["dataset", "arch"])["m_er"].idxmin()]
     columns = ["dataset", "arch", "m_er", "d_unif", "lr", "init", "run_id"]
-    return best_rows[columns].sort_values(["dataset", "m_er"]).reset_index(drop=True)
+    table = counts.merge(best_rows[columns], on=["dataset", "arch"], how="left")
+    table = table[[*columns, "n_runs", "n_flagged"]]
+    return table.sort_values(["dataset", "m_er"], na_position="last").reset_index(drop=True)
+
+
+def table5_notes(run_metrics: pd.DataFrame) -> list[str]:
+    """One line on the runs Table 5 leaves out, when there are any."""
+    marked = flagged(run_metrics)
+    if not marked.any():
+        return []
+    diverged = int(run_metrics.loc[marked, "diverged"].fillna(False).astype(bool).sum()) \
+        if "diverged" in run_metrics else 0
+    return [f"Left out {int(marked.sum())} of {len(run_metrics)} runs: {diverged} flagged "
+            f"diverged, {int(marked.sum()) - diverged} (more) flagged not learning; n_flagged "
+            "counts them per data set and architecture."]
+
+
+def seed_aggregate(run_metrics: pd.DataFrame) -> pd.DataFrame:
+    """Table 5 over seeds: per configuration (every key but the seed), M_er and D_unif.
+
+    Unflagged runs only: ``n`` seeds, ``{m_er,d_unif}_{mean,std,ci_low,ci_high}`` (Student-t
+    95 % interval, NaN where n < 2), ``n_flagged`` left out; ``best`` marks the
+    configuration of each dataset × arch with the lowest mean M_er.
+    """
+    marked = flagged(run_metrics)
+    keys = list(CONFIGURATION)
+    counts = run_metrics.assign(n_flagged=marked).groupby(keys)["n_flagged"].sum()
+    usable = run_metrics[~marked]
+    summary = (seed_summary(usable, keys, ["m_er", "d_unif"]) if len(usable)
+               else pd.DataFrame(columns=[*keys, "n"]))
+    table = counts.reset_index().merge(summary, on=keys, how="left")
+    table["n"] = table["n"].fillna(0).astype("int64")
+    table = table.sort_values(["dataset", "arch", "m_er_mean", "lr", "init"],
+                              na_position="last").reset_index(drop=True)
+    has_mean = table["m_er_mean"].notna()
+    first = ~table.loc[has_mean, ["dataset", "arch"]].duplicated()
+    table["best"] = False
+    table.loc[first[first].index, "best"] = True
+    ordered = [*keys, "n", *[c for c in table.columns if c.startswith(("m_er_", "d_unif_"))],
+               "n_flagged", "best"]
+    return table[ordered]
+
+
+def seed_notes(run_metrics: pd.DataFrame) -> list[str]:
+    """How many seeds the aggregate rests on, and what it leaves out."""
+    usable = run_metrics[~flagged(run_metrics)]
+    seeds = usable.groupby(list(CONFIGURATION))["seed"].nunique()
+    if seeds.empty or seeds.max() < 2:
+        head = ("The grid has one seed per configuration: n = 1, no spread (std and interval "
+                "are empty).")
+    else:
+        span = (f"{seeds.max()}" if seeds.min() == seeds.max()
+                else f"{seeds.min()}–{seeds.max()}")
+        head = (f"Mean ± std and Student-t 95 % interval over {span} seeds per "
+                "configuration; best = lowest mean M_er of its data set and architecture.")
+    return [head, *table5_notes(run_metrics)]
 
 
 def per_dataset_tables(run_metrics: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -29,29 +98,68 @@ def per_dataset_tables(run_metrics: pd.DataFrame) -> dict[str, pd.DataFrame]:
             for dataset, part in run_metrics.groupby("dataset")}
 
 
+EQ11_CHECKS = (("M_er(easy) < M_er(hard)", "m_er", "<"),
+               ("D_unif(easy) > D_unif(hard)", "d_unif", ">"),
+               ("Δ(fit, easy) < Δ(fit, hard)", None, "<"))
+
+
 def eq11_check(run_metrics: pd.DataFrame, easy: str, hard: str,
                fit_column: str = "delta_fit_pw_20") -> pd.DataFrame:
-    """Eq. 11 between a high- and a low-contrast dataset, on the median over each one's runs.
+    """Eq. 11 between a high- and a low-contrast dataset, decided over seeds.
 
     M_er(easy) < M_er(hard), D_unif(easy) > D_unif(hard), Δ(fit, easy) < Δ(fit, hard);
-    Δ(fit) is the power model fitted to the first 20 epochs, as the paper's P(PW_20).
-    Medians over all configurations keep one diverged run from deciding the verdict.
+    Δ(fit) is the power model fitted to the first 20 epochs, as the paper's P(PW_20) (the
+    largest fitted N where 20 is not in the config). For each seed the statistic is the
+    median over that data set's configurations, so one odd run does not decide it; the
+    seeds pair easy with hard, and :func:`reusebench.evidence.compare_paired` decides.
+    Runs flagged diverged or not learning are left out and counted in ``reason``.
     """
     for dataset in (easy, hard):
         if dataset not in set(run_metrics["dataset"]):
             raise ValueError(f"dataset {dataset!r} has no runs in the metrics table")
-    medians = run_metrics.groupby("dataset")[["m_er", "d_unif", fit_column]].median()
-    checks = [("M_er(easy) < M_er(hard)", "m_er", "<"),
-              ("D_unif(easy) > D_unif(hard)", "d_unif", ">"),
-              (f"Δ(fit, easy) < Δ(fit, hard) [{fit_column}]", fit_column, "<")]
-    rows = []
-    for inequality, column, sign in checks:
-        easy_value, hard_value = medians.loc[easy, column], medians.loc[hard, column]
-        known = np.isfinite(easy_value) and np.isfinite(hard_value)
-        holds = (easy_value < hard_value) if sign == "<" else (easy_value > hard_value)
-        rows.append({"inequality": inequality, "statistic": f"median {column}",
-                     "easy": easy, "easy_value": easy_value, "hard": hard,
-                     "hard_value": hard_value,
-                     "verdict": ("holds" if holds else "does not hold") if known
-                     else "undefined"})
-    return pd.DataFrame(rows)
+    fit_column = _fit_column(run_metrics, fit_column)
+    pair = run_metrics[run_metrics["dataset"].isin([easy, hard])]
+    left_out = flagged(pair)
+    per_seed = pair[~left_out].groupby(["dataset", "seed"])[
+        ["m_er", "d_unif", fit_column]].median()
+    excluded = _excluded_note(pair[left_out])
+    return pd.DataFrame([_eq11_row(inequality, column or fit_column, sign, per_seed, easy,
+                                   hard, excluded)
+                         for inequality, column, sign in EQ11_CHECKS])
+
+
+def _fit_column(run_metrics: pd.DataFrame, preferred: str) -> str:
+    if preferred in run_metrics.columns:
+        return preferred
+    power = sorted((c for c in run_metrics.columns
+                    if c.startswith("delta_fit_pw_") and c[13:].isdigit()),
+                   key=lambda c: int(c[13:]))
+    if not power:
+        raise ValueError("the metrics table has no delta_fit_pw_N column for Eq. 11")
+    return power[-1]
+
+
+def _excluded_note(flagged_runs: pd.DataFrame) -> str:
+    if flagged_runs.empty:
+        return ""
+    counts = ", ".join(f"{count} {dataset}" for dataset, count
+                       in flagged_runs["dataset"].value_counts().sort_index().items())
+    return f"left out {len(flagged_runs)} runs flagged diverged or not learning ({counts})"
+
+
+def _eq11_row(inequality: str, column: str, sign: str, per_seed: pd.DataFrame, easy: str,
+              hard: str, excluded: str) -> dict[str, object]:
+    by_seed = per_seed[column].unstack("dataset") if len(per_seed) else pd.DataFrame()
+    if easy in by_seed and hard in by_seed:
+        both = by_seed[[easy, hard]].dropna()
+        evidence = compare_paired(both[easy], both[hard], sign)
+        easy_value, hard_value = both[easy].mean(), both[hard].mean()
+    else:
+        evidence = not_run("no usable run on one of the data sets")
+        easy_value = hard_value = np.nan
+    reason = "; ".join(part for part in (evidence.reason, excluded) if part)
+    return {"inequality": f"{inequality} [{column}]",
+            "statistic": f"median {column} over configurations, per seed; mean over seeds",
+            "easy": easy, "easy_value": easy_value, "hard": hard, "hard_value": hard_value,
+            "n": evidence.n, "interval": evidence.interval_text(), "verdict": evidence.verdict,
+            "reason": reason}

@@ -2,7 +2,9 @@
 
 Each run's test loss decays like ``floor + scale * ep**-rate`` with multiplicative
 noise; pretrained runs start lower, higher learning rates decay faster but noisier,
-and a chosen fraction of runs diverge (loss grows, then turns inf).
+and a chosen fraction of runs diverge (loss grows, then turns inf). ``reference_loss``
+stands for the constant-prediction loss: a fixed level per data set just above where an
+untrained run starts (1.2 × (floor + the largest initial excess)).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from reusebench.curves import make_run_id
+
+MAX_SCALE = 1.6  # largest initial excess of the test loss over its floor
 
 
 def synthetic_grid(datasets: Sequence[str], archs: Sequence[str], lrs: Sequence[float],
@@ -37,7 +41,7 @@ def synthetic_curves(keys: pd.DataFrame, n_epochs: int, seed: int = 0,
     lr_scale = np.log10(keys["lr"].to_numpy(dtype="float64") * 1e4).clip(0.1, 3.0)
     hardness = _stable_uniform(keys["dataset"], 0.05, 0.6)
     floor = hardness * rng.uniform(0.8, 1.2, n_runs)
-    scale = rng.uniform(0.8, 1.6, n_runs) * np.where(pretrained, 0.5, 1.0)
+    scale = rng.uniform(0.8, MAX_SCALE, n_runs) * np.where(pretrained, 0.5, 1.0)
     rate = rng.uniform(0.3, 0.9, n_runs) * lr_scale
     noise = rng.uniform(0.01, 0.08, n_runs) * lr_scale
     clean = floor[:, None] + scale[:, None] * epoch[None, :] ** -rate[:, None]
@@ -54,6 +58,7 @@ def synthetic_curves(keys: pd.DataFrame, n_epochs: int, seed: int = 0,
     curves["test_loss"] = test_loss.ravel()
     curves["epoch_seconds"] = seconds.ravel()
     curves["eval_seconds"] = 0.2 * seconds.ravel()
+    curves["reference_loss"] = np.repeat(1.2 * (hardness + MAX_SCALE), n_epochs)
     for column in ("gpu_mem_max_mb", "gpu_util_mean_pct", "gpu_samples"):
         curves[column] = np.nan  # synthetic runs use no GPU
     return curves

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from reusebench.curves import curve_matrix, read_many, run_keys
+from reusebench.errors import InputError
 from reusebench.io import atomic_write_all
 from reusebench.metrics import (
     DEFAULT_DELTA,
+    DEFAULT_DIVERGE_FACTOR,
     DEFAULT_FIT_POINTS,
-    MATRIX_COLUMNS,
+    DEFAULT_LEARN_MARGIN,
+    matrix_columns,
     metrics_of_matrix,
 )
 from reusebench.pairs import pair_metrics
@@ -21,13 +25,25 @@ TABLE_NAMES = ("metrics", "pairs", "unpaired")
 
 
 def metric_tables(curves: pd.DataFrame, delta: int = DEFAULT_DELTA,
-                  fit_points: Sequence[int] = DEFAULT_FIT_POINTS) -> dict[str, pd.DataFrame]:
+                  fit_points: Sequence[int] = DEFAULT_FIT_POINTS,
+                  diverge_factor: float = DEFAULT_DIVERGE_FACTOR,
+                  learn_margin: float = DEFAULT_LEARN_MARGIN) -> dict[str, pd.DataFrame]:
     """Per-run metrics, the pairs table and the unpaired runs of a validated curve table."""
-    matrix = curve_matrix(curves, MATRIX_COLUMNS)
-    run_metrics = pd.concat([run_keys(curves), metrics_of_matrix(matrix, delta, fit_points)],
-                            axis=1)
+    matrix = curve_matrix(curves, matrix_columns(curves))
+    run_metrics = pd.concat([run_keys(curves), metrics_of_matrix(
+        matrix, delta, fit_points, diverge_factor, learn_margin)], axis=1)
     pairs, unpaired = pair_metrics(curves, run_metrics, matrix)
     return {"metrics": run_metrics, "pairs": pairs, "unpaired": unpaired}
+
+
+def check_flag_settings(diverge_factor: float, learn_margin: float) -> None:
+    """InputError unless diverge_factor > 1 and 0 <= learn_margin < 1 (both finite)."""
+    if not math.isfinite(diverge_factor) or diverge_factor <= 1:
+        raise InputError("The diverge factor (--diverge-factor, metrics.diverge_factor) must "
+                         f"be a finite number above 1, not {diverge_factor!r}.")
+    if not math.isfinite(learn_margin) or not 0 <= learn_margin < 1:
+        raise InputError("The learn margin (--learn-margin, metrics.learn_margin) must lie in "
+                         f"[0, 1), not {learn_margin!r}.")
 
 
 def table_paths(out_dir: str | Path) -> dict[str, list[Path]]:
@@ -52,8 +68,12 @@ def write_metric_tables(tables: dict[str, pd.DataFrame], out_dir: str | Path) ->
 
 def compute_metric_files(curve_paths: Sequence[str | Path], out_dir: str | Path,
                          delta: int = DEFAULT_DELTA,
-                         fit_points: Sequence[int] = DEFAULT_FIT_POINTS) -> dict[str, pd.DataFrame]:
+                         fit_points: Sequence[int] = DEFAULT_FIT_POINTS,
+                         diverge_factor: float = DEFAULT_DIVERGE_FACTOR,
+                         learn_margin: float = DEFAULT_LEARN_MARGIN) -> dict[str, pd.DataFrame]:
     """Read curve files, compute every metric, write the tables; returns the tables."""
-    tables = metric_tables(read_many(curve_paths), delta, fit_points)
+    check_flag_settings(diverge_factor, learn_margin)
+    tables = metric_tables(read_many(curve_paths), delta, fit_points, diverge_factor,
+                           learn_margin)
     write_metric_tables(tables, out_dir)
     return tables

@@ -7,7 +7,8 @@ from reusebench.workflow import logged
 
 with logged(snakemake.log[0]) as log:
     out_dir = Path(snakemake.output.metrics_csv).parent
-    tables = compute_metric_files(snakemake.input, out_dir, snakemake.params.delta,
-                                  snakemake.params.fit_points)
+    params = snakemake.params
+    tables = compute_metric_files(snakemake.input, out_dir, params.delta, params.fit_points,
+                                  params.diverge_factor, params.learn_margin)
     for name, table in tables.items():
         log.info("%s: %d rows", name, len(table))

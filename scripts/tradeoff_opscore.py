@@ -1,16 +1,19 @@
-"""Rule tradeoff_opscore: OpScore ranking of one data set (paper Tables 5 and 6)."""
+"""Rule tradeoff_opscore: OpScore ranking of one data set (paper Tables 5 and 6), per run
+and as means over seeds."""
 
 import pandas as pd
 
 from reusebench.markdown import markdown_table
 from reusebench.tradeoff.opscore import NOTE
-from reusebench.tradeoff.tables import dataset_ranking, write_table
+from reusebench.tradeoff.tables import SEED_NOTE, dataset_ranking, ranking_by_seed, write_table
 from reusebench.workflow import logged
 
 with logged(snakemake.log[0]) as log:
-    dataset = snakemake.wildcards.dataset
+    dataset, out = snakemake.wildcards.dataset, snakemake.output
     runs = pd.read_csv(snakemake.input[0], dtype={"split": str})
     table = dataset_ranking(runs, dataset)
-    write_table(table, snakemake.output.csv, snakemake.output.markdown,
-                f"OpScore ranking: {dataset}", NOTE)
-    log.info("OpScore ranking of %s:\n%s", dataset, markdown_table(table, digits=3))
+    write_table(table, out.csv, out.markdown, f"OpScore ranking: {dataset}", NOTE)
+    seeds = ranking_by_seed(table)
+    write_table(seeds, out.seeds_csv, out.seeds_markdown,
+                f"OpScore ranking: {dataset}, mean over seeds", SEED_NOTE + NOTE)
+    log.info("OpScore ranking of %s over seeds:\n%s", dataset, markdown_table(seeds, digits=3))

@@ -1,4 +1,4 @@
-"""Rule tradeoff_tables: Tables 2, 3, 4 and 7 of Study B."""
+"""Rule tradeoff_tables: Tables 2, 3, 4 and 7 of Study B, per run and over seeds."""
 
 import pandas as pd
 

@@ -1,6 +1,6 @@
-"""Rule tradeoff_train: one Study B run (technique, training, timing, sizes)."""
+"""Rule tradeoff_train: one Study B configuration for every seed (one folder per seed)."""
 
-from reusebench.tradeoff.experiment import RunSettings, resolve_weights, run_experiment
+from reusebench.tradeoff.experiment import RunSettings, resolve_weights, run_seeds
 from reusebench.tradeoff.spec import Run
 from reusebench.workflow import logged
 
@@ -9,10 +9,12 @@ with logged(snakemake.log[0]) as log:
     run = Run(wildcards.dataset, wildcards.split, wildcards.arch, wildcards.technique,
               wildcards.device)
     weights = resolve_weights(settings["weights"], snakemake.input.get("pretrained"))
-    summary = run_experiment(run, snakemake.input.data, weights,
-                             RunSettings.from_config(settings), snakemake.threads,
-                             snakemake.output, donor_path=snakemake.input.get("donor"),
-                             log=log.info)
-    log.info("accuracy %.4f, train %.1f s, test %.2f s, size %.2f MB (gzip %.2f MB)",
-             summary["accuracy"], summary["train_seconds"], summary["test_seconds"],
-             summary["size_mb"], summary["gzip_mb"])
+    outputs = {key: list(snakemake.output[key]) for key in ("curves", "summary", "model")}
+    donors = snakemake.input.get("donor")
+    summaries = run_seeds(run, settings["seeds"], snakemake.input.data, weights,
+                          RunSettings.from_config(settings), snakemake.threads, outputs,
+                          donor_paths=None if donors is None else list(donors), log=log.info)
+    for summary in summaries:
+        log.info("seed %d: accuracy %.4f (p %.2g), train %.1f s, test %.2f s, size %.2f MB",
+                 summary["seed"], summary["accuracy"], summary["above_chance_p"],
+                 summary["train_seconds"], summary["test_seconds"], summary["size_mb"])

@@ -341,3 +341,83 @@ def test_study_cards_write_nothing_when_one_run_is_bad(study_a, tmp_path):
 ])
 def test_absence_reasons_say_why_a_metric_has_no_value(key, row, reason):
     assert reason in absence_reason(key, row)
+
+
+# ---------------------------------------------------------------- flags and seed spread
+
+
+BLOWN_UP = "A/easy/unet/random/lr1000/s0/cpu"
+
+
+@pytest.fixture
+def seeded_study_a(tmp_path) -> Path:
+    """unet random at lr 0.001 over seeds 0-2 (M_er scale × 12^-0.5), and one run at lr 1000
+    whose finite test loss blows up to 2.2e7 at epoch 3 (constant-prediction loss 0.6931)."""
+    results = tmp_path / "seeded" / "results"
+    curve_files = []
+    blown_up = [0.71, 0.5, 2.2e7] + [1e6] * (EPOCHS - 3)
+    for lr, seed, scale in ((0.001, 0, 1.0), (0.001, 1, 1.1), (0.001, 2, 1.2), (1000, 0, 1.0)):
+        curves = segmentation_curves("unet", "random", scale).assign(
+            lr=lr, seed=seed, reference_loss=0.6931)
+        if lr == 1000:
+            curves["test_loss"] = curves["train_loss"] = blown_up
+        run_dir = results / "runs" / "A" / "easy" / "unet" / "random" / f"lr{lr:g}" / \
+            f"s{seed}" / "cpu"
+        write_curves(curves, run_dir / "curves.csv")
+        (run_dir / "provenance.json").write_text(json.dumps(provenance("unet", "random")))
+        curve_files.append(run_dir / "curves.csv")
+    compute_metric_files(curve_files, results / "metrics" / "A")
+    return results
+
+
+def seeded_run(results: Path, lr: str = "0.001", seed: int = 0) -> Path:
+    return results / "runs" / "A" / "easy" / "unet" / "random" / f"lr{lr}" / f"s{seed}" / "cpu"
+
+
+def test_a_flagged_card_opens_with_a_warning_and_its_json_carries_the_flags(seeded_study_a):
+    content = content_of(seeded_run(seeded_study_a, "1000"), seeded_study_a, "A")
+    assert content["flags"] == {
+        "diverged": True, "not_learning": False,
+        "reason": "test loss 2.2e+07 at epoch 3 exceeds 10 × its epoch-1 value 0.71",
+        "reference_loss": 0.6931, "reference_kind": "constant_prediction"}
+    body = card_text(content).split("\n---\n", 1)[1].strip().split("\n\n")
+    assert body[0] == f"# {BLOWN_UP.replace('/', '-')}"
+    assert body[1] == ("**Warning: diverged** — test loss 2.2e+07 at epoch 3 exceeds 10 × its "
+                       "epoch-1 value 0.71; its metrics do not describe a trained model.")
+    assert "flagged-diverged" in ModelCard(card_text(content)).data.to_dict()["tags"]
+
+
+def test_an_unflagged_card_has_no_warning_and_states_its_spread_over_seeds(seeded_study_a):
+    content = content_of(seeded_run(seeded_study_a), seeded_study_a, "A")
+    assert content["flags"]["diverged"] is False and content["flags"]["reason"] == ""
+    spread = content["seed_spread"]
+    assert (spread["n"], spread["n_flagged"], spread["seeds"]) == (3, 0, [0, 1, 2])
+    assert spread["mean"] == pytest.approx(1.1 / math.sqrt(12), rel=1e-5)
+    assert spread["std"] == pytest.approx(0.1 / math.sqrt(12), rel=1e-5)
+    assert spread["ci_low"] == pytest.approx(0.245832, rel=1e-5)
+    text = card_text(content)
+    assert "Warning" not in text
+    assert ("M_er over 3 seeds: 0.3175 ± 0.02887 (95 % interval [0.2458, 0.3893]). Seeds: the "
+            "runs identical to this one in every key but the seed (0, 1, 2).") in text
+
+
+def test_a_one_seed_configuration_says_it_has_no_spread(study_a, seeded_study_a):
+    text = card_text(content_of(a_run(study_a), study_a, "A"))
+    assert "M_er over 1 seed: no spread." in text
+    flagged = card_text(content_of(seeded_run(seeded_study_a, "1000"), seeded_study_a, "A"))
+    assert ("M_er over seeds: no unflagged seed of this configuration; 1 flagged seed left "
+            "out.") in flagged
+
+
+def test_the_card_index_marks_flagged_runs(seeded_study_a, tmp_path):
+    run_dirs = sorted(p.parent for p in (seeded_study_a / "runs" / "A").rglob("curves.csv"))
+    index = tmp_path / "index.md"
+    write_study_cards(run_dirs, seeded_study_a / "metrics" / "A" / "metrics.parquet",
+                      tmp_path / "runs", index)
+    text = index.read_text()
+    assert "4 trained runs. 1 of them are flagged diverged or not learning" in text
+    assert f"| `{BLOWN_UP}` | **diverged** | 0.5 |" in text
+    assert "| `A/easy/unet/random/lr0.001/s0/cpu` |  | 0.2887 |" in text
+    card = json.loads((tmp_path / "runs" / "easy/unet/random/lr1000/s0/cpu/card.json")
+                      .read_text())
+    assert card["flags"]["diverged"] is True

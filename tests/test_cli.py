@@ -172,6 +172,8 @@ def test_metrics_help_exits_0_and_mentions_every_option(capsys):
     text = help_text(["metrics", "--help"], capsys)
     subparser = cli.build_parser()._subparsers._group_actions[0].choices["metrics"]
     options = option_strings(subparser)
-    assert options == {"-h", "--help", "-o", "--out", "--delta", "--fit-points"}
-    for word in (*options, "CURVES", "OUT", "default: 5", "10 15 20"):
+    assert options == {"-h", "--help", "-o", "--out", "--delta", "--fit-points",
+                       "--diverge-factor", "--learn-margin"}
+    for word in (*options, "CURVES", "OUT", "default: 5", "10 15 20", "default: 10)",
+                 "default: 0.15"):
         assert word in text

@@ -366,3 +366,27 @@ def test_an_output_that_is_no_table_is_refused_before_reading(tmp_path, capsys):
     assert ingest(tmp_path / "run", "-o", tmp_path / "curves.txt") == 2
     assert "must end in .csv or .parquet" in capsys.readouterr().err
     assert not (tmp_path / "curves.txt").exists()
+
+
+# --- flags: ingested logs go through the same metric code ------------------------------------
+
+def test_ingested_runs_are_flagged_diverged_or_not_learning_with_a_reason(tmp_path, capsys):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for name, val_losses in (("unet_lr1e_3", [0.9, 0.5, 0.3, 0.25]),   # learns
+                             ("unet_lr1000", [0.71, 0.4, 2.2e7, 1e6]),  # blows up, finite
+                             ("unet_lr1e_6", [0.69, 0.68, 0.68, 0.67])):  # never learns
+        rows = [f"{epoch},{loss},{loss}" for epoch, loss in enumerate(val_losses)]
+        (logs / f"{name}.csv").write_text("epoch,loss,val_loss\n" + "\n".join(rows) + "\n")
+    curves, out = tmp_path / "curves.csv", tmp_path / "metrics"
+    assert ingest(logs, "-o", curves, "--format", "keras-csv") == 0
+    assert cli.main(["metrics", str(curves), "-o", str(out), "--fit-points", "2"]) == 0
+    assert "flagged: 1 diverged, 1 not learning" in capsys.readouterr().out
+    metrics = pd.read_parquet(out / "metrics.parquet").set_index("lr")
+    assert metrics.loc[1000, "flag_reason"] == ("test loss 2.2e+07 at epoch 3 exceeds 10 × its "
+                                                "epoch-1 value 0.71")
+    assert bool(metrics.loc[1e-6, "not_learning"]) and not metrics.loc[1e-6, "diverged"]
+    assert metrics.loc[1e-6, "flag_reason"] == ("best test loss 0.67 not below 0.85 × "
+                                                "first-epoch test loss 0.69")
+    assert metrics.loc[1e-3, "flag_reason"] == "" and not metrics.loc[1e-3, "not_learning"]
+    assert set(metrics["reference_kind"]) == {"first_epoch"}

@@ -235,3 +235,114 @@ def test_coefficient_of_variation_averages_std_over_mean():
 def test_coefficient_of_variation_needs_an_image():
     with pytest.raises(ValueError):
         coefficient_of_variation([])
+
+
+# --- flags: diverged beyond NaN, not learning -----------------------------------------------
+
+
+def flags_of(make_run, train, test, **options):
+    """The flag columns of one run; ``options`` split into run extras and flag settings."""
+    settings = {key: options.pop(key) for key in ("diverge_factor", "learn_margin")
+                if key in options}
+    curves = validate_curves(make_run(train, test, **options), "memory")
+    return per_run_metrics(curves, fit_points=(2,), **settings).iloc[0]
+
+
+def test_a_blown_up_run_with_finite_losses_is_flagged_diverged_with_the_epoch(make_run):
+    test = [0.71, 0.5, 2.2e7, 1e6]
+    row = flags_of(make_run, test, test)
+    assert bool(row["diverged"]) and np.isfinite(row["m_er"])
+    assert row["flag_reason"] == "test loss 2.2e+07 at epoch 3 exceeds 10 × its epoch-1 value 0.71"
+
+
+def test_diverge_factor_is_configurable(make_run):
+    test = [0.7, 0.5, 4.0, 0.3]  # 4.0 is 5.7 × the first value
+    assert not flags_of(make_run, test, test)["diverged"]
+    row = flags_of(make_run, test, test, diverge_factor=5)
+    assert row["flag_reason"] == "test loss 4 at epoch 3 exceeds 5 × its epoch-1 value 0.7"
+
+
+def test_a_nonfinite_loss_is_named_with_its_epoch(make_run):
+    row = flags_of(make_run, [1.0, 0.8, 0.7, np.nan], [0.9, 0.6, np.inf, np.inf])
+    assert bool(row["diverged"])
+    assert row["flag_reason"] == "non-finite test loss at epoch 3"
+    row = flags_of(make_run, [1.0, np.nan, 0.7], [0.9, 0.6, 0.5])
+    assert row["flag_reason"] == "non-finite train loss at epoch 2"
+
+
+def test_a_run_at_the_constant_prediction_loss_is_flagged_not_learning(make_run):
+    test = [0.6931, 0.6931, 0.6932, 0.6931]
+    row = flags_of(make_run, test, test, reference_loss=0.6931)
+    assert bool(row["not_learning"]) and not row["diverged"]
+    assert (row["reference_kind"], row["reference_loss"]) == ("constant_prediction", 0.6931)
+    assert row["flag_reason"] == ("best test loss 0.6931 not below 0.85 × constant-prediction "
+                                  "loss 0.6931")
+
+
+def test_a_loss_far_above_the_constant_prediction_loss_is_diverged_from_epoch_one(make_run):
+    test = [2.2e7, 1e6, 3e6]  # blown up within the first epoch: no later epoch is 10× it
+    row = flags_of(make_run, test, test, reference_loss=0.6931)
+    assert bool(row["diverged"]) and bool(row["not_learning"])
+    assert row["flag_reason"] == (
+        "test loss 2.2e+07 at epoch 1 exceeds 10 × the constant-prediction loss 0.6931; "
+        "best test loss 1e+06 not below 0.85 × constant-prediction loss 0.6931")
+
+
+def test_the_first_epoch_is_the_reference_when_reference_loss_is_absent(make_run):
+    stalled = flags_of(make_run, [1.0, 0.9, 0.9], [0.8, 0.75, 0.7])  # 0.7 > 0.85 × 0.8
+    assert (stalled["reference_kind"], stalled["reference_loss"]) == ("first_epoch", 0.8)
+    assert bool(stalled["not_learning"])
+    assert stalled["flag_reason"] == ("best test loss 0.7 not below 0.85 × first-epoch test "
+                                      "loss 0.8")
+    learning = flags_of(make_run, [1.0, 0.9, 0.9], [0.8, 0.6, 0.67])  # 0.6 < 0.68
+    assert not learning["not_learning"] and learning["flag_reason"] == ""
+
+
+def test_a_nonfinite_reference_loss_falls_back_to_the_first_epoch(make_run):
+    row = flags_of(make_run, [1.0, 0.9], [0.8, 0.5], reference_loss=np.nan)
+    assert (row["reference_kind"], row["reference_loss"]) == ("first_epoch", 0.8)
+
+
+def test_learn_margin_is_configurable(make_run):
+    test = [0.8, 0.6]  # 25 % below the first epoch
+    assert not flags_of(make_run, test, test)["not_learning"]
+    assert bool(flags_of(make_run, test, test, learn_margin=0.3)["not_learning"])
+
+
+def test_flags_are_computed_per_run_in_one_table(make_run, make_curves):
+    raw = make_curves(make_run([1, 0.5], [0.9, 0.4], arch="a"),
+                      make_run([1, 0.9], [0.9, 0.88], arch="b", reference_loss=0.9),
+                      make_run([1, 50.0], [0.9, 50.0], arch="c"))
+    table = per_run_metrics(validate_curves(raw, "memory"), fit_points=(2,))
+    assert list(table["diverged"]) == [False, False, True]
+    assert list(table["not_learning"]) == [False, True, True]
+    assert list(table["reference_kind"]) == ["first_epoch", "constant_prediction",
+                                             "first_epoch"]
+
+
+def test_a_non_numeric_reference_loss_is_one_sentence_naming_the_column(make_run):
+    from reusebench.errors import InputError
+
+    with pytest.raises(InputError, match="non-numeric value 'ln2' in column 'reference_loss'"):
+        validate_curves(make_run([1.0], [0.9], reference_loss="ln2"), "memory")
+
+
+def test_metrics_cli_takes_the_flag_settings_and_rejects_bad_ones(make_run, write_csv, tmp_path,
+                                                                  capsys):
+    from reusebench import cli
+
+    path = write_csv(make_run([1.0, 0.9, 0.8], [0.9, 0.7, 4.0]))
+    assert cli.main(["metrics", str(path), "-o", str(tmp_path / "default")]) == 0
+    assert "flagged: 0 diverged, 0 not learning" in capsys.readouterr().out
+    assert cli.main(["metrics", str(path), "-o", str(tmp_path / "strict"),
+                     "--diverge-factor", "4", "--learn-margin", "0.5"]) == 0
+    assert "flagged: 1 diverged, 1 not learning" in capsys.readouterr().out
+    table = pd.read_csv(tmp_path / "strict" / "metrics.csv")
+    assert table["flag_reason"].iloc[0] == (
+        "test loss 4 at epoch 3 exceeds 4 × its epoch-1 value 0.9; best test loss 0.7 not "
+        "below 0.5 × first-epoch test loss 0.9")
+    for option, value in (("--diverge-factor", "1"), ("--learn-margin", "1.5")):
+        assert cli.main(["metrics", str(path), "-o", str(tmp_path / "bad"), option, value]) == 2
+        error = capsys.readouterr().err.strip()
+        assert len(error.splitlines()) == 1 and option[2:].replace("-", "_") in error
+    assert not (tmp_path / "bad").exists()

@@ -173,3 +173,71 @@ def test_cli_bad_input_is_one_sentence_exit_2_and_writes_nothing(tmp_path, capsy
     error = capsys.readouterr().err.strip()
     assert code == 2 and message in error and len(error.splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.parquet"]
+
+
+def blown_up_grid() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Metrics and pairs of a grid with lr = 1000: its runs blow up to 1e6-1e7 (finite).
+
+    The blown-up runs train faster (lower T(M_er)) and the random one's M_er is huge, so
+    without flags inference ranks them first and transfer credits its pretrained twin.
+    """
+    from reusebench.curves import validate_curves
+    from reusebench.tables import metric_tables
+
+    rows = []
+    for init, lr, losses, seconds in [
+            ("random", 0.001, [0.9, 0.6, 0.4, 0.35], 2.0),
+            ("pretrained", 0.001, [0.5, 0.4, 0.3, 0.3], 2.0),
+            ("random", 1000.0, [3e6, 1e7, 2.2e7, 5e6], 0.5),
+            ("pretrained", 1000.0, [0.69, 0.69, 0.69, 0.69], 0.5)]:
+        for epoch, loss in enumerate(losses, 1):
+            rows.append({"study": "A", "dataset": "easy", "arch": "unet", "init": init,
+                         "lr": lr, "seed": 0, "device": "cpu", "epoch": epoch,
+                         "train_loss": loss, "test_loss": loss, "epoch_seconds": seconds,
+                         "reference_loss": 0.6931})
+    tables = metric_tables(validate_curves(pd.DataFrame(rows), "grid"), fit_points=[2])
+    return tables["metrics"], tables["pairs"]
+
+
+@pytest.mark.parametrize("task", ["inference", "reproduce", "transfer", "robustness"])
+def test_flagged_runs_are_never_ranked_and_are_listed_last_with_their_reason(task):
+    metrics, pairs = blown_up_grid()
+    assert list(metrics["diverged"]) == [False, False, False, True]  # sorted by run_id
+    assert list(metrics["not_learning"]) == [False, True, False, True]
+    result = recommend(TASKS[task], candidate_table(TASKS[task], metrics, pairs))
+    table = result.table
+    assert not table.loc[table["rank"].notna(), "run_id"].str.contains("lr1000").any()
+    flagged = table[table["flag"] != ""]
+    assert flagged.index.min() > table.index[table["rank"].notna()].max()
+    assert flagged["reason"].str.startswith("not ranked: flagged ").all()
+    assert any("exceeds 10 × the constant-prediction loss 0.6931" in reason
+               for reason in flagged["reason"])
+    counted = [note for note in result.notes if "runs flagged" in note]
+    assert counted and counted[0].startswith(f"{len(flagged)} runs flagged")
+
+
+def test_transfer_does_not_rank_a_pretrained_run_whose_random_partner_is_flagged():
+    metrics, pairs = blown_up_grid()
+    result = recommend(TASKS["transfer"], candidate_table(TASKS["transfer"], metrics, pairs))
+    table = result.table.set_index("run_id")
+    assert ranked_ids(result) == ["A/easy/unet/pretrained/lr0.001/s0/cpu"]
+    partner = table.loc["A/easy/unet/pretrained/lr1000/s0/cpu"]
+    assert partner["flag"] == "not learning"  # its own flag comes before the partner's
+    assert "best test loss 0.69 not below 0.85 × constant-prediction loss 0.6931" \
+        in partner["reason"]
+
+
+def test_transfer_lists_a_pretrained_run_with_a_flagged_partner_as_not_ranked():
+    table = metrics_table(init=["random", "pretrained", "random", "pretrained"],
+                          arch=["unet", "unet", "fcn", "fcn"],
+                          diverged=[True, False, False, False],
+                          not_learning=[False, False, False, False],
+                          flag_reason=["non-finite test loss at epoch 3", "", "", ""])
+    pairs = pd.DataFrame({"kind": ["data", "data"], "run_id_a": ["r0", "r2"],
+                          "run_id_b": ["r1", "r3"], "g_init": [9e6, 0.3], "d_init": [5e7, 2.0]})
+    result = recommend(TASKS["transfer"], candidate_table(TASKS["transfer"], table, pairs))
+    assert ranked_ids(result) == ["r3"]
+    row = result.table.set_index("run_id").loc["r1"]
+    assert row["flag"] == "partner diverged"
+    assert row["reason"] == ("not ranked: flagged partner diverged — data-pair partner r0 is "
+                             "flagged: non-finite test loss at epoch 3")

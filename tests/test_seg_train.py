@@ -18,10 +18,13 @@ from reusebench.errors import InputError
 from reusebench.seg.models import ARCHS, build_model, is_head_key, load_pretrained
 from reusebench.seg.train import (
     METRICS,
+    REFERENCE_COLUMNS,
+    RESUME_FILE,
     RunConfig,
     batches,
     class_weights,
     confusion_matrix,
+    constant_reference,
     fit,
     normalisation,
     normalised_split,
@@ -30,6 +33,7 @@ from reusebench.seg.train import (
     resolve_device,
     segmentation_scores,
     train_run,
+    train_seeds,
 )
 
 EPOCH_LINE = re.compile(r"^epoch \d+/\d+ train_loss \S+ test_loss \S+ \(\d+\.\d s\)$")
@@ -142,11 +146,12 @@ def test_curve_file_is_a_valid_curve_table_with_task_metrics(lraspp_runs):
     assert curves["gpu_mem_max_mb"].isna().all() and (curves["gpu_samples"] == 0).all()
 
 
-def test_out_dir_holds_provenance_and_a_resumable_checkpoint(lraspp_runs):
+def test_out_dir_holds_provenance_and_a_weights_only_checkpoint(lraspp_runs):
     out_dir = lraspp_runs["first"].out_dir
     checkpoint = torch.load(out_dir / "checkpoint.pt", weights_only=True)
     assert checkpoint["epoch"] == 2 and checkpoint["arch"] == "lraspp"
-    assert checkpoint["n_classes"] == 2 and checkpoint["optimizer_state"]["state"]
+    assert checkpoint["n_classes"] == 2 and "optimizer_state" not in checkpoint
+    assert not (out_dir / RESUME_FILE).exists()
     model = build_model("lraspp", 2, 1)
     model.load_state_dict(checkpoint["model_state"])
     provenance = json.loads((out_dir / "provenance.json").read_text())
@@ -331,3 +336,106 @@ def test_precise_bn_is_recorded_in_the_provenance_and_survives_a_lone_last_sampl
               log=lambda line: None, precise_bn=True)
     provenance = json.loads((tmp_path / "provenance.json").read_text())
     assert provenance["config"]["precise_bn"] is True
+
+
+# ---------------------------------------------------------------- checkpoints and resuming
+
+
+def test_keep_optimizer_state_keeps_adam_state_in_the_checkpoint(tmp_path):
+    train_run(tiny_data(), "lraspp", 1e-3, "random", 0, "cpu", 1, 2, tmp_path, log=quiet,
+              keep_optimizer_state=True)
+    checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert checkpoint["optimizer_state"]["state"]
+
+
+class Killed(Exception):
+    pass
+
+
+def kill_after_epoch(epoch):
+    def log(line):
+        if line.startswith(f"epoch {epoch}/"):
+            raise Killed
+
+    return log
+
+
+def test_a_killed_run_resumes_from_its_saved_state_with_the_same_curves(tmp_path):
+    data = tiny_data(n_train=6, n_test=2)
+    options = {"arch": "lraspp", "lr": 1e-3, "init": "random", "seed": 0, "device": "cpu",
+               "epochs": 3, "batch_size": 2}
+    whole = train_run(data, out_dir=tmp_path / "whole", log=quiet, **options)
+    with pytest.raises(Killed):
+        train_run(data, out_dir=tmp_path / "killed", log=kill_after_epoch(3),
+                  resume_interval_s=0, **options)
+    saved = torch.load(tmp_path / "killed" / RESUME_FILE, weights_only=True)
+    assert len(saved["rows"]) == 2 and saved["optimizer_state"]["state"]
+    lines: list[str] = []
+    resumed = train_run(data, out_dir=tmp_path / "killed", log=lines.append, **options)
+    assert lines[0].startswith("resuming after epoch 2") and lines[1].startswith("epoch 3/3")
+    np.testing.assert_array_equal(learned_columns(resumed), learned_columns(whole))
+    assert not (tmp_path / "killed" / RESUME_FILE).exists()
+    assert "optimizer_state" not in torch.load(tmp_path / "killed" / "checkpoint.pt",
+                                               weights_only=True)
+
+
+def test_a_saved_state_of_another_configuration_is_not_resumed(tmp_path):
+    data = tiny_data()
+    with pytest.raises(Killed):
+        train_run(data, "lraspp", 1e-3, "random", 0, "cpu", 3, 2, tmp_path,
+                  log=kill_after_epoch(2), resume_interval_s=0)
+    lines: list[str] = []
+    curves = train_run(data, "lraspp", 1e-4, "random", 0, "cpu", 2, 2, tmp_path,
+                       log=lines.append)
+    assert "starting afresh" in lines[0] and curves["epoch"].tolist() == [1, 2]
+
+
+def test_seeds_trained_in_one_process_equal_separate_runs(tmp_path, lraspp_runs):
+    data = tiny_data(n_train=6, n_test=2)
+    together = train_seeds(data, [0, 1], [tmp_path / "s0", tmp_path / "s1"], arch="lraspp",
+                           lr=1e-3, init="random", device="cpu", epochs=2, batch_size=2,
+                           log=quiet)
+    for curves, name in zip(together, ("first", "other_seed"), strict=True):
+        np.testing.assert_array_equal(learned_columns(curves),
+                                      learned_columns(lraspp_runs[name].curves))
+    assert (tmp_path / "s1" / "checkpoint.pt").is_file()
+
+
+# ---------------------------------------------------------------- constant-prediction reference
+
+
+def test_reference_is_the_test_loss_of_the_training_class_frequencies_when_unweighted():
+    train = np.array([0, 0, 0, 1])  # p_train = 3/4, 1/4
+    test = np.array([0, 1])  # q_test = 1/2, 1/2
+    reference = constant_reference(train, test, torch.ones(2))
+    assert reference["reference_loss"] == pytest.approx(-(np.log(0.75) + np.log(0.25)) / 2)
+    # predicting class 0 everywhere: IoU (1/2 + 0) / 2, F1 (2/3 + 0) / 2
+    assert reference["reference_iou"] == pytest.approx(0.25)
+    assert reference["reference_f1"] == pytest.approx(1 / 3)
+
+
+def test_reference_with_inverse_proportion_weights_is_ln_of_the_class_count():
+    train = np.array([0, 0, 0, 1, 2, 2])
+    reference = constant_reference(train, np.array([0, 1, 1, 2]), class_weights(train, 3))
+    assert reference["reference_loss"] == pytest.approx(np.log(3))
+
+
+def test_reference_columns_are_constant_over_a_runs_epochs(lraspp_runs):
+    curves = lraspp_runs["first"].curves
+    assert set(REFERENCE_COLUMNS) <= set(curves.columns)
+    assert (curves[list(REFERENCE_COLUMNS)].nunique() == 1).all()
+    assert curves["reference_loss"].iloc[0] == pytest.approx(np.log(2))
+
+
+def test_a_float16_checkpoint_loads_as_the_pretrained_init_of_a_float32_model(tmp_path):
+    train_run(tiny_data(), "lraspp", 1e-3, "random", 0, "cpu", 1, 2, tmp_path / "run",
+              log=quiet, checkpoint_dtype="float16")
+    path = tmp_path / "run" / "checkpoint.pt"
+    state = torch.load(path, weights_only=True)["model_state"]
+    assert {value.dtype for value in state.values() if value.is_floating_point()} == \
+        {torch.float16}
+    model = build_model("lraspp", 2, 1)
+    load_pretrained(model, path, n_classes=2)
+    body = model.net.state_dict()["backbone.0.0.weight"]
+    assert body.dtype == torch.float32
+    assert torch.equal(body.half(), state["net.backbone.0.0.weight"])

@@ -10,7 +10,7 @@ from reusebench.curves import read_curves
 from reusebench.errors import InputError
 from reusebench.tradeoff.backend import configure, keras
 from reusebench.tradeoff.data import synthetic_dataset, write_dataset
-from reusebench.tradeoff.experiment import RunSettings, run_experiment
+from reusebench.tradeoff.experiment import RunSettings, run_experiment, run_seeds
 from reusebench.tradeoff.measure import gzip_size, save_model, unmodified_sizes
 from reusebench.tradeoff.models import (
     HEAD,
@@ -190,6 +190,32 @@ def test_a_run_writes_valid_curves_summary_and_model(tmp_path):
     assert 0 <= summary["accuracy"] <= 1 and summary["size_mb"] > 50
     loaded = keras.models.load_model(outputs["model"], compile=False)
     assert loaded.count_params() == summary["parameters"]
+
+
+def test_seeds_of_a_head_only_run_share_cached_features_that_match_the_full_model(tmp_path):
+    data_path = tmp_path / "synth10.npz"
+    write_dataset(synthetic_dataset("synth10", 40, 20, seed=0, image_size=32), data_path)
+    outputs = {name: [tmp_path / f"s{seed}" / f"run.{ext}" for seed in (3, 5)] for name, ext in
+               (("curves", "csv"), ("summary", "json"), ("model", "h5"))}
+    settings = RunSettings(epochs=2, batch_size=16, lr=1e-3, seed=0, tflite="none",
+                           feature_cache=True)
+    run = Run("synth10", "own", "efficientnetb0", "top1", "cpu")
+    summaries = run_seeds(run, [3, 5], data_path, None, settings, 1, outputs)
+    assert [summary["seed"] for summary in summaries] == [3, 5]
+    assert summaries[0]["run_id"].endswith("/s3/cpu") and summaries[1]["run_id"] != \
+        summaries[0]["run_id"]
+    for summary, curves_path in zip(summaries, outputs["curves"], strict=True):
+        curves = read_curves(curves_path)
+        assert summary["cached_features"] and summary["feature_seconds"] > 0
+        assert summary["train_seconds"] == pytest.approx(curves["epoch_seconds"].sum())
+        # the head's last test pass on cached features = the full model's predictions
+        assert curves["test_accuracy"].iloc[-1] == pytest.approx(summary["accuracy"])
+        assert summary["correct"] == round(summary["accuracy"] * summary["n_test"])
+        assert 0 <= summary["above_chance_p"] <= 1
+        assert curves["reference_loss"].iloc[0] == pytest.approx(np.log(10))
+    assert summaries[0]["feature_seconds"] == summaries[1]["feature_seconds"]  # one pass
+    first, second = (read_curves(path) for path in outputs["curves"])
+    assert first["train_loss"].iloc[0] != second["train_loss"].iloc[0]  # seeded head init
 
 
 def test_a_failing_run_leaves_no_curves_or_summary(tmp_path):

@@ -3,8 +3,10 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from reusebench.tradeoff.opscore import opscore, pareto_front, ranking
+from reusebench.tradeoff.tables import accuracy_table, ranking_by_seed, seed_table
 
 
 def test_paper_examples():
@@ -82,3 +84,50 @@ def test_pareto_front_keeps_exactly_the_undominated_rows():
     costs = np.array([[1.0, 5.0], [2.0, 2.0], [3.0, 3.0], [5.0, 1.0], [2.0, 2.0]])
     # row 2 is dominated by row 1; equal rows 1 and 4 do not dominate each other
     assert pareto_front(costs).tolist() == [True, True, False, True, True]
+
+
+def _seeded_runs():
+    runs = pd.concat([_runs().assign(seed=seed) for seed in (0, 1, 2)], ignore_index=True)
+    runs["accuracy"] += runs["seed"] * 0.01
+    return runs.assign(dataset="synth10", split="own", source_dataset="synth10")
+
+
+def test_per_run_ranking_keeps_one_row_per_seed_and_names_it():
+    table = ranking(_seeded_runs())
+    assert len(table) == 2 + 9 and "resnet50 top1 s2" in set(table["model"])
+
+
+def test_ranking_over_seeds_has_n_mean_std_and_a_t_interval():
+    summary = ranking_by_seed(ranking(_seeded_runs()))
+    assert summary["n"].tolist() == [3, 3, 3] and summary["rank"].tolist() == [1, 2, 3]
+    row = summary.set_index("arch").loc["resnet50"]
+    assert row["accuracy_mean"] == pytest.approx(0.91)
+    assert row["accuracy_std"] == pytest.approx(0.01)
+    half = stats.t.ppf(0.975, 2) * 0.01 / np.sqrt(3)
+    assert row["accuracy_ci_low"] == pytest.approx(0.91 - half)
+    assert row["accuracy_ci_high"] == pytest.approx(0.91 + half)
+    assert summary["opscore_total_mean"].is_monotonic_increasing
+
+
+def test_seed_tables_leave_the_interval_empty_for_a_single_seed():
+    runs = _seeded_runs().assign(technique="top1", method="base", clusters=np.nan,
+                                 precision=0.5, recall=0.5, f1=0.5, correct=50, n_classes=10,
+                                 above_chance_p=1e-3)
+    table = seed_table("accuracy", accuracy_table(runs[runs["seed"] == 0],
+                                                   pd.DataFrame()))
+    assert (table["n"] == 1).all() and table["accuracy_ci_low"].isna().all()
+    assert table["max_above_chance_p"].tolist() == [1e-3] * 3
+
+
+def test_bubble_chart_draws_one_labelled_bubble_per_model_with_seed_error_bars():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from reusebench.tradeoff.figures import bubble_chart
+
+    figure = bubble_chart(_seeded_runs(), "synth10")
+    axis = figure.axes[0]
+    labels = {text.get_text() for text in axis.texts}
+    assert labels == {"resnet50 top1", "vgg16 top1", "efficientnetb0 fp16"}
+    assert "3 seed(s)" in axis.get_xlabel()
+    assert axis.containers  # the error bars over seeds

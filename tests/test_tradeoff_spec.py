@@ -10,6 +10,8 @@ from reusebench.tradeoff.spec import (
     expand_runs,
     parse_split,
     parse_technique,
+    run_epochs,
+    seeds_of,
 )
 
 M2M = {"donors": {"resnet50": "resnet101"}, "donor_technique": "top1", "top_layers": 10}
@@ -102,3 +104,29 @@ def test_npz_files_in_the_config_are_known_datasets():
     section = {"m2m": M2M, "files": {"mine": "data/mine.npz"},
                "runs": [{"datasets": ["mine"], "archs": ["vgg16"], "techniques": ["top1"]}]}
     assert expand_runs(section) == [Run("mine", "own", "vgg16", "top1", "cpu")]
+
+
+def test_a_grid_may_set_its_own_epochs_and_others_take_the_default():
+    section = {"m2m": M2M, "files": {}, "epochs": 10, "seeds": [0, 1, 2], "runs": [
+        {"datasets": ["synth10"], "archs": ["vgg16"], "techniques": ["top1"]},
+        {"datasets": ["synth10"], "archs": ["vgg16"], "techniques": ["base"], "epochs": 1},
+    ]}
+    expand_runs(section)
+    assert run_epochs(section, Run("synth10", "own", "vgg16", "top1", "cpu")) == 10
+    assert run_epochs(section, Run("synth10", "own", "vgg16", "base", "cpu")) == 1
+
+
+def test_two_grids_giving_one_run_different_epochs_is_one_sentence():
+    grid = {"datasets": ["synth10"], "archs": ["vgg16"], "techniques": ["top1"]}
+    section = {"m2m": M2M, "files": {}, "epochs": 3,
+               "runs": [{**grid, "epochs": 1}, {**grid, "epochs": 2}]}
+    with pytest.raises(InputError) as caught:
+        expand_runs(section)
+    assert "different epochs" in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("seeds", [[], [0, 0], [-1]])
+def test_bad_seed_lists_are_one_sentence_naming_the_key(seeds):
+    with pytest.raises(InputError, match=r"study_b\.seeds"):
+        seeds_of({"seeds": seeds})
+    assert seeds_of({}) == [0]

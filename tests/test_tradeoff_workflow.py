@@ -10,8 +10,9 @@ from reusebench.curves import read_curves
 
 pytestmark = pytest.mark.e2e
 
-TABLES = ("table1_model_sizes", "table2_accuracy", "table3_split_times",
-          "table4_technique_times", "table7_clustering", "opscore_synth10", "opscore_synth100")
+SEEDED = ("table2_accuracy", "table3_split_times", "table4_technique_times",
+          "table7_clustering", "opscore_synth10", "opscore_synth100")
+TABLES = ("table1_model_sizes", *SEEDED, *(f"{table}_by_seed_mean" for table in SEEDED))
 FIGURES = ("fig3_accuracy_curves", "fig4_accuracy_by_technique", "fig5_accuracy_vs_unfrozen",
            "fig8_accuracy_vs_clusters", "bubble_synth10", "bubble_synth100")
 
@@ -32,11 +33,18 @@ def test_tiny_run_writes_every_study_b_table_and_figure(finished_run):
 
 def test_one_summary_row_and_one_valid_curve_table_per_run(finished_run):
     runs = pd.read_csv(finished_run / "results" / "tradeoff" / "runs.csv", dtype={"split": str})
-    # tiny.yaml: 2 datasets × top1, 3 techniques on synth10, one 70-30 split, the m2m donor
-    assert len(runs) == 7 and runs["run_id"].is_unique
+    # tiny.yaml: 2 datasets × top1, 3 techniques on synth10, one 70-30 split, the m2m donor;
+    # seeds 0 and 1 each
+    assert len(runs) == 2 * 7 and runs["run_id"].is_unique
+    assert sorted(set(runs["seed"])) == [0, 1]
+    scorecard = ["seed", "source_dataset", "split", "arch", "technique", "device", "accuracy",
+                 "n_test", "n_classes", "correct", "above_chance_p"]
+    assert runs[scorecard].notna().all().all()
+    assert (runs["correct"] == (runs["accuracy"] * runs["n_test"]).round()).all()
     assert set(runs["technique"]) == {"top1", "fp16-top1", "cluster8-top1", "m2m-top1"}
     measured = ["accuracy", "train_seconds", "test_seconds", "size_mb", "gzip_mb"]
     assert runs[measured].notna().all().all()
+    runs = runs[runs["seed"] == 0]
     fp16 = runs.set_index("technique").loc["fp16-top1"]
     assert fp16["tflite_fp16_mb"] > 0
     plain = runs[(runs["technique"] == "top1") & (runs["arch"] == "vgg16")
@@ -44,9 +52,13 @@ def test_one_summary_row_and_one_valid_curve_table_per_run(finished_run):
     assert fp16["size_mb"] == pytest.approx(plain["size_mb"] / 2, rel=0.05)
     m2m = runs.set_index("technique").loc["m2m-top1"]
     assert "block5_conv3" in m2m["moved_layers"]
-    for run_dir in (finished_run / "results" / "runs" / "B").glob("*/*/*/*/*"):
+    run_dirs = list((finished_run / "results" / "runs" / "B").glob("*/*/*/*/s*/*"))
+    assert len(run_dirs) == 2 * 7
+    for run_dir in run_dirs:
         curves = read_curves(run_dir / "curves.csv")
         assert set(curves["study"]) == {"B"} and "test_accuracy" in curves.columns
+        assert curves["reference_loss"].gt(0).all()
+        assert curves["run_id"].iloc[0].endswith(f"/{run_dir.parent.name}/cpu")
         assert not (run_dir / "model.h5").exists()  # temporary: deleted once used
 
 
@@ -54,11 +66,15 @@ def test_rankings_carry_min_and_max_rows_and_accuracy_a_random_baseline(finished
     tables = finished_run / "results" / "tables" / "B"
     ranking = pd.read_csv(tables / "opscore_synth10.csv")
     assert ranking["model"].iloc[0] == "MIN" and ranking["model"].iloc[-1] == "MAX"
-    assert len(ranking) == 2 + 5  # synth10: top1, fp16, cluster, m2m and the vgg19 donor
+    assert len(ranking) == 2 + 2 * 5  # synth10: top1, fp16, cluster, m2m, vgg19 donor; 2 seeds
+    over_seeds = pd.read_csv(tables / "opscore_synth10_by_seed_mean.csv")
+    assert len(over_seeds) == 5 and (over_seeds["n"] == 2).all()
+    assert over_seeds[["accuracy_mean", "accuracy_std", "accuracy_ci_low",
+                       "accuracy_ci_high"]].notna().all().all()
     accuracy = pd.read_csv(tables / "table2_accuracy.csv")
     assert (accuracy["arch"] == "random").sum() == 2
     splits = pd.read_csv(tables / "table3_split_times.csv", dtype={"split": str})
-    assert sorted(splits["split"]) == ["70-30", "own"]
+    assert sorted(splits["split"]) == ["70-30", "70-30", "own", "own"]
 
 
 def test_rerun_of_finished_study_b_schedules_no_job(finished_run):

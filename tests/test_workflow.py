@@ -58,7 +58,9 @@ def test_tiny_study_a_trains_every_configuration_and_draws_every_table_and_figur
     table4 = pd.read_csv(results / "tables" / "A" / "table4_datasets.csv").set_index("dataset")
     assert table4.loc["easy", "cv"] > table4.loc["hard", "cv"]
     eq11 = pd.read_csv(results / "tables" / "A" / "eq11_check.csv")
-    assert len(eq11) == 3 and set(eq11["verdict"]) <= {"holds", "does not hold", "undefined"}
+    # tiny.yaml trains one seed: no Eq. 11 verdict may claim more than the data shows
+    assert len(eq11) == 3 and set(eq11["verdict"]) <= {"inconclusive", "not run"}
+    assert eq11["reason"].str.len().gt(0).all()
 
 
 def test_every_training_run_leaves_provenance_checkpoint_log_and_benchmark(finished_run):
@@ -69,9 +71,11 @@ def test_every_training_run_leaves_provenance_checkpoint_log_and_benchmark(finis
         assert provenance["config"]["epochs"] == 3 and provenance["device"]["torch_device"] == "cpu"
         assert (curves.parent / "checkpoint.pt").stat().st_size > 0
         results = finished_run / "results"
+        # one train job per configuration trains all its seeds (tiny.yaml: one seed)
         run = curves.parent.relative_to(results / "runs")
-        assert (results / "logs" / "train" / f"{run}.log").read_text().count("train_loss") == 3
-        assert (results / "benchmarks" / "train" / f"{run}.tsv").is_file()
+        job = run.parent.parent / run.name
+        assert (results / "logs" / "train" / f"{job}.log").read_text().count("train_loss") == 3
+        assert (results / "benchmarks" / "train" / f"{job}.tsv").is_file()
 
 
 def test_rerun_of_finished_pipeline_schedules_no_job(finished_run):

@@ -18,8 +18,8 @@ from typing import Any
 
 import pandas as pd
 
-from reusebench.cards.content import FIGURE, study_a_card, study_b_card
-from reusebench.cards.render import card_text, curves_figure, figure_png
+from reusebench.cards.content import FIGURE, seed_spread, study_a_card, study_b_card
+from reusebench.cards.render import card_text, curves_figure, figure_png, flag_label
 from reusebench.curves import read_curves
 from reusebench.errors import InputError
 from reusebench.io import atomic_write_all
@@ -179,6 +179,8 @@ def opscore_rank(runs: pd.DataFrame | None, summary: dict[str, Any]) -> tuple[in
     match = ranked[(ranked["arch"] == summary.get("arch"))
                    & (ranked["technique"] == summary.get("technique"))
                    & (ranked["device"] == summary.get("device"))]
+    if "seed" in match.columns and summary.get("seed") is not None:
+        match = match[match["seed"] == summary["seed"]]
     return None if match.empty else (int(match["rank"].iloc[0]), len(ranked))
 
 
@@ -194,10 +196,14 @@ def run_card_content(folder: RunFolder, tables: MetricTables,
                          f"table {tables.source}.")
     run = rows.iloc[0].to_dict()
     if folder.study == "A":
-        return study_a_card(run, folder.curves, folder.record, tables.pairs, tables.unpaired,
-                            folder.checkpoint_bytes)
-    return study_b_card(run, folder.curves, folder.record, tables.pairs, tables.unpaired,
-                        run_opscores(folder.record), opscore_rank(runs, folder.record))
+        content = study_a_card(run, folder.curves, folder.record, tables.pairs,
+                               tables.unpaired, folder.checkpoint_bytes)
+    else:
+        content = study_b_card(run, folder.curves, folder.record, tables.pairs,
+                               tables.unpaired, run_opscores(folder.record),
+                               opscore_rank(runs, folder.record))
+    content["seed_spread"] = seed_spread(run, tables.metrics)
+    return content
 
 
 def card_files(content: dict[str, Any], curves: pd.DataFrame) -> dict[str, bytes]:
@@ -271,19 +277,26 @@ def index_markdown(contents: Sequence[dict[str, Any]], out_dir: Path, index_path
     """A Markdown table of the cards: run, task metrics, a link to each README.md."""
     study = contents[0]["keys"]["study"]
     score = MAIN_SCORE[study]
-    rows = ["| run | M_er | " + score.replace("_", " ") + " | not measured | card |",
-            "| --- | --- | --- | --- | --- |"]
+    rows = ["| run | flag | M_er | " + score.replace("_", " ") + " | not measured | card |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    n_flagged = 0
     for content in sorted(contents, key=lambda item: item["run_id"]):
         values = {entry["key"]: entry["value"] for entry in content["metrics"]}
         link = os.path.relpath(out_dir / card_folder(content["run_id"]) / CARD,
                                index_path.parent)
-        rows.append(f"| `{content['run_id']}` | {_value(values.get('m_er'))} | "
-                    f"{_value(values.get(score))} | {len(content['not_measured'])} | "
-                    f"[{CARD}]({link}) |")
-    return (f"# Model cards: Study {study}\n\n{len(contents)} trained runs. Each card folder "
-            f"holds {CARD} (a Hugging Face model card with the task and reuse metrics in its "
-            f"YAML metadata), {CARD_JSON} (the same content) and {FIGURE} (the run's curves). "
-            "M_er is the minimum test loss (lower is better).\n\n" + "\n".join(rows) + "\n")
+        label = flag_label(content.get("flags") or {})
+        n_flagged += bool(label)
+        rows.append(f"| `{content['run_id']}` | {f'**{label}**' if label else ''} | "
+                    f"{_value(values.get('m_er'))} | {_value(values.get(score))} | "
+                    f"{len(content['not_measured'])} | [{CARD}]({link}) |")
+    flagged_text = (f" {n_flagged} of them are flagged diverged or not learning (the flag "
+                    "column; each card says why): their metrics do not describe a trained "
+                    "model." if n_flagged else "")
+    return (f"# Model cards: Study {study}\n\n{len(contents)} trained runs.{flagged_text} "
+            f"Each card folder holds {CARD} (a Hugging Face model card with the task and reuse "
+            f"metrics in its YAML metadata), {CARD_JSON} (the same content) and {FIGURE} (the "
+            "run's curves). M_er is the minimum test loss (lower is better).\n\n"
+            + "\n".join(rows) + "\n")
 
 
 def _value(value: Any) -> str:

@@ -10,6 +10,10 @@ measured" and leaves it out of the YAML metadata):
 - reuse metrics: Study A Eq. 2-9 from the metrics table, the pair metrics of every pair the
   run belongs to, size, and Study B's OpScore.
 
+A card also carries the run's flags (``diverged``, ``not_learning`` and why, from the metrics
+table) and the spread of M_er over the seeds of its configuration (the runs identical in
+every key but the seed).
+
 Definitions follow DESIGN.md ("Metric definitions") and the two papers.
 """
 
@@ -23,6 +27,8 @@ import numpy as np
 import pandas as pd
 
 from reusebench.errors import InputError
+from reusebench.evidence import seed_summary
+from reusebench.metrics import flagged
 
 FIGURE = "curves.png"
 TASKS = {"A": ("image-segmentation", "Image Segmentation"),
@@ -33,6 +39,7 @@ OPSCORES = ("opscore_total", "opscore_train", "opscore_test", "opscore_total_gzi
 SUMS_OVER_EPOCHS = ("m_stab", "delta_fit_min", "d_re", "d_unif", "d_init_data", "d_init_graph")
 SIGNIFICANT_DIGITS = 6
 MB = 1e6  # as Study B: MB = 10^6 bytes
+CONFIGURATION_KEYS = ("study", "dataset", "arch", "init", "lr", "device")  # all but the seed
 
 # key: (model-index type, card name, which side is better, how to read it)
 DEFINITIONS: dict[str, tuple[str, str, str, str]] = {
@@ -88,8 +95,9 @@ DEFINITIONS: dict[str, tuple[str, str, str, str]] = {
                          "Mean over epochs of the mean NVML utilization during the epoch "
                          "(Study A Eq. 6): the load to expect when reproducing the training."),
     "checkpoint_mb": ("size_mb", "size: checkpoint file (MB)", "lower",
-                      "Size of checkpoint.pt in MB (10^6 bytes): weights, BatchNorm statistics "
-                      "and the optimizer state."),
+                      "Size of checkpoint.pt in MB (10^6 bytes): weights and BatchNorm "
+                      "statistics in the config's checkpoint_dtype (plus the optimizer state "
+                      "only where study_a.keep_optimizer_state is set)."),
     "size_mb": ("size_mb", "size: saved model file (MB)", "lower",
                 "Size of the saved HDF5 model in MB (10^6 bytes) (Study B)."),
     "gzip_mb": ("gzip_mb", "size: gzip-compressed model (MB)", "lower",
@@ -272,6 +280,7 @@ def study_b_card(run: Mapping[str, Any], curves: pd.DataFrame, summary: Mapping[
 def _card(run: Mapping[str, Any], dataset: dict[str, Any], metrics: list[dict],
           unpaired: pd.DataFrame, training: dict[str, Any],
           hardware: dict[str, Any]) -> dict[str, Any]:
+    """The card dict; ``seed_spread`` is filled in by the caller that has the metrics table."""
     study = run["study"]
     if study not in TASKS:
         raise InputError(f"Run {run['run_id']} is of study {study!r}; model cards exist for "
@@ -282,7 +291,8 @@ def _card(run: Mapping[str, Any], dataset: dict[str, Any], metrics: list[dict],
     return {
         "run_id": run["run_id"], "model_name": model_name(run["run_id"]), "keys": keys,
         "task": {"type": task_type, "name": task_name}, "dataset": dataset,
-        "metrics": metrics, "unpaired": unpaired_notes(run["run_id"], unpaired),
+        "flags": run_flags(run), "seed_spread": None, "metrics": metrics,
+        "unpaired": unpaired_notes(run["run_id"], unpaired),
         "not_measured": [{"name": entry["name"], "reason": absence_reason(entry["key"], run)}
                          for entry in metrics if entry["value"] is None],
         "training": {key: _plain(value) for key, value in training.items()},
@@ -314,6 +324,44 @@ def absence_reason(key: str, run: Mapping[str, Any]) -> str:
     if key in ("g_init", "d_init_data", "d_init_graph"):
         return "not finite over the two runs' common epochs"
     return "not recorded by this run"
+
+
+def run_flags(run: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's flags from its metrics row (absent columns: not flagged)."""
+    reason = run.get("flag_reason")
+    kind = run.get("reference_kind")
+    return {"diverged": _flag(run.get("diverged")),
+            "not_learning": _flag(run.get("not_learning")),
+            "reason": reason if isinstance(reason, str) else "",
+            "reference_loss": clean_number(run.get("reference_loss")),
+            "reference_kind": kind if isinstance(kind, str) else None}
+
+
+def _flag(value: Any) -> bool:
+    return value is not None and value is not pd.NA and not pd.isna(value) and bool(value)
+
+
+def seed_spread(run: Mapping[str, Any], metrics: pd.DataFrame) -> dict[str, Any]:
+    """M_er over the seeds of the run's configuration: n, mean, std, 95 % interval.
+
+    Runs flagged diverged or not learning are left out of the statistics and counted in
+    ``n_flagged``; ``seeds`` lists the seeds used. std and the interval are None for n < 2.
+    """
+    same = pd.Series(True, index=metrics.index)
+    for key in CONFIGURATION_KEYS:
+        if key in metrics.columns:
+            same &= metrics[key] == run[key]
+    siblings = metrics[same]
+    marked = flagged(siblings)
+    usable = siblings[~marked & siblings["m_er"].notna()]
+    spread: dict[str, Any] = {"n": len(usable), "mean": None, "std": None, "ci_low": None,
+                              "ci_high": None, "n_flagged": int(marked.sum()),
+                              "seeds": sorted(int(seed) for seed in usable["seed"])}
+    if len(usable):
+        row = seed_summary(usable.assign(_group=0), ["_group"], ["m_er"]).iloc[0]
+        spread.update({name: clean_number(row[f"m_er_{name}"])
+                       for name in ("mean", "std", "ci_low", "ci_high")})
+    return spread
 
 
 def model_name(run_id: str) -> str:

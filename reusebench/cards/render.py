@@ -39,8 +39,10 @@ def card_data(content: dict[str, Any]) -> ModelCardData:
                           metric_type=entry["type"], metric_name=entry["name"],
                           metric_value=entry["value"])
                for entry in measured(content)]
+    flags = content.get("flags") or {}
     tags = ["reusebench", f"study-{keys['study'].lower()}", task["type"], keys["arch"],
-            keys["init"]]
+            keys["init"], *(f"flagged-{name.replace('_', '-')}"
+                            for name in ("diverged", "not_learning") if flags.get(name))]
     return ModelCardData(model_name=content["model_name"], eval_results=results or None,
                          pipeline_tag=task["type"], tags=tags)
 
@@ -86,8 +88,8 @@ def card_body(content: dict[str, Any]) -> str:
              f"`{content['run_id']}`. The metrics below were computed from this run's "
              f"per-epoch curves ({task}); the YAML metadata above holds the measured ones.")
     sections = [
-        f"# {content['model_name']}", intro,
-        "## Task metrics", _metric_table(content, "task"),
+        f"# {content['model_name']}", warning_line(content), intro,
+        "## Task metrics", _metric_table(content, "task"), seed_spread_line(content),
         "## Reuse metrics", _metric_table(content, "reuse"), _unpaired_text(content),
         "## Not measured", _not_measured_text(content),
         "## Training configuration", _key_value_table(training),
@@ -97,6 +99,43 @@ def card_body(content: dict[str, Any]) -> str:
         "## How to read the metrics", _definitions_text(content),
     ]
     return "\n\n".join(section for section in sections if section) + "\n"
+
+
+def flag_label(flags: dict[str, Any]) -> str:
+    """"diverged", "not learning", both joined by "and", or "" for an unflagged run."""
+    names = [name for key, name in (("diverged", "diverged"), ("not_learning", "not learning"))
+             if flags.get(key)]
+    return " and ".join(names)
+
+
+def warning_line(content: dict[str, Any]) -> str:
+    """The warning a flagged run's card opens with; "" for an unflagged run."""
+    flags = content.get("flags") or {}
+    label = flag_label(flags)
+    if not label:
+        return ""
+    reason = flags.get("reason") or label
+    return (f"**Warning: {label}** — {reason}; its metrics do not describe a trained model.")
+
+
+def seed_spread_line(content: dict[str, Any]) -> str:
+    """M_er over the seeds of the run's configuration, e.g. "over 3 seeds: 0.3 ± 0.1 (…)"."""
+    spread = content.get("seed_spread")
+    if not spread:
+        return ""
+    n, left_out = spread["n"], spread["n_flagged"]
+    if n >= 2 and spread["std"] is not None:
+        text = (f"M_er over {n} seeds: {format_value(spread['mean'], 4)} ± "
+                f"{format_value(spread['std'], 4)} (95 % interval "
+                f"[{format_value(spread['ci_low'], 4)}, {format_value(spread['ci_high'], 4)}])")
+    elif n == 1:
+        text = "M_er over 1 seed: no spread"
+    else:
+        text = "M_er over seeds: no unflagged seed of this configuration"
+    if left_out:
+        text += f"; {left_out} flagged seed{'s' if left_out > 1 else ''} left out"
+    return (f"{text}. Seeds: the runs identical to this one in every key but the seed "
+            f"({', '.join(map(str, spread['seeds'])) or 'none'}).")
 
 
 def _metric_table(content: dict[str, Any], group: str) -> str:

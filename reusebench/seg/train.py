@@ -7,6 +7,12 @@ each the macro mean over classes). Intensities are standardised per channel with
 standard deviation of the training images. A diverging run keeps all its epochs; a NaN or
 infinite loss is recorded as +inf, which the metric library flags as divergence (NaN would make
 a run that diverges in its first epoch an "empty" run under the curve-table contract).
+
+Every row also carries the run's constant-prediction reference (:func:`constant_reference`), the
+test loss, IoU and F1 a model reaches without looking at the image. A completed run's checkpoint
+holds the weights (optimizer state only with ``keep_optimizer_state``); while a run is under
+way, ``resume.pt`` in its folder holds weights, optimizer state, random states and the epochs
+so far, written every ``resume_interval_s`` seconds, so a killed run resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -44,6 +50,14 @@ from reusebench.seg.models import (
 
 INITS = ("random", "pretrained", "coco")
 METRICS = ("pixel_accuracy", "precision", "recall", "f1", "iou")
+REFERENCE_COLUMNS = ("reference_loss", "reference_iou", "reference_f1")
+RESUME_FILE = "resume.pt"
+RESUME_INTERVAL_S = 300.0
+# RunConfig fields that change how a run is executed, not what it computes
+RUNTIME_FIELDS = ("num_threads", "nvml_rate_hz", "keep_optimizer_state", "resume_interval_s",
+                  "checkpoint_dtype")
+CHECKPOINT_DTYPES = {"float32": torch.float32, "float16": torch.float16,
+                     "bfloat16": torch.bfloat16}
 LIBRARIES = ("torch", "torchvision", "segmentation-models-pytorch", "numpy", "nvidia-ml-py")
 Log = Callable[[str], object]
 FitResult = tuple[pd.DataFrame, dict[str, Any], dict[str, Any]]  # curves, checkpoint, provenance
@@ -78,6 +92,19 @@ class RunConfig:
     nvml_rate_hz: float = 10.0
     torch_home: str | None = None
     precise_bn: bool = False
+    keep_optimizer_state: bool = False
+    resume_interval_s: float = RESUME_INTERVAL_S
+    checkpoint_dtype: str = "float32"
+
+
+@dataclass
+class Progress:
+    """Where the loop stands: the rows of the epochs done, the batch-order generator and the
+    file the state is saved to (None: never saved)."""
+
+    rows: list[dict[str, float]]
+    order: torch.Generator
+    path: Path | None
 
 
 @dataclass
@@ -95,7 +122,9 @@ def train_run(data: SegmentationDataLike, arch: str, lr: float, init: str, seed:
               device: str, epochs: int, batch_size: int, out_dir: str | Path,
               study: str = "A", pretrained_checkpoint: str | Path | None = None,
               nvml_rate_hz: float = 10.0, log: Log = print, num_threads: int = 1,
-              torch_home: str | Path | None = None, precise_bn: bool = False) -> pd.DataFrame:
+              torch_home: str | Path | None = None, precise_bn: bool = False,
+              keep_optimizer_state: bool = False, resume_interval_s: float = RESUME_INTERVAL_S,
+              checkpoint_dtype: str = "float32") -> pd.DataFrame:
     """Train one configuration; write curves.csv, provenance.json and checkpoint.pt to out_dir.
 
     ``init`` is ``random``, ``pretrained`` (from ``pretrained_checkpoint``, written by
@@ -105,19 +134,38 @@ def train_run(data: SegmentationDataLike, arch: str, lr: float, init: str, seed:
     ``w_c = (1/p_c) / sum_k (1/p_k)`` with ``p_c`` the fraction of training-mask pixels of
     class c (sum over classes present; a class absent from the training masks gets weight 0).
     ``precise_bn`` recomputes BatchNorm statistics over the training set after every epoch
-    (see :func:`recompute_batchnorm_statistics`). Returns the run's validated curve table.
+    (see :func:`recompute_batchnorm_statistics`). The checkpoint keeps the optimizer state only
+    with ``keep_optimizer_state``; a ``resume.pt`` left in out_dir by a killed run of the same
+    configuration is resumed and removed once the outputs are written. Returns the run's
+    validated curve table. ``checkpoint_dtype`` (float32, float16, bfloat16) is the type the
+    checkpoint stores floating-point weights in; loading casts them to the model's type.
     """
     config = RunConfig(study, arch, init, float(lr), int(seed), device, int(epochs),
                        int(batch_size), _optional_str(pretrained_checkpoint), int(num_threads),
-                       float(nvml_rate_hz), _optional_str(torch_home), bool(precise_bn))
-    curves, checkpoint, provenance = fit(data, config, log)
+                       float(nvml_rate_hz), _optional_str(torch_home), bool(precise_bn),
+                       bool(keep_optimizer_state), float(resume_interval_s),
+                       str(checkpoint_dtype))
     out_dir = Path(out_dir)
+    resume_path = out_dir / RESUME_FILE
+    curves, checkpoint, provenance = fit(data, config, log, resume_path=resume_path)
     atomic_write_all({
         out_dir / "curves.csv": lambda tmp: write_curves(curves, tmp),
         out_dir / "provenance.json": lambda tmp: tmp.write_text(_json(provenance)),
         out_dir / "checkpoint.pt": lambda tmp: torch.save(checkpoint, tmp),
     })
+    resume_path.unlink(missing_ok=True)
     return curves
+
+
+def train_seeds(data: SegmentationDataLike, seeds: list[int], out_dirs: list[str | Path],
+                **run: Any) -> list[pd.DataFrame]:
+    """:func:`train_run` for each seed into its own folder, in one process (which saves the
+    imports and start-up of one process per run); ``run`` holds train_run's other arguments.
+    """
+    if len(seeds) != len(out_dirs):
+        raise InputError(f"{len(seeds)} seeds but {len(out_dirs)} output folders.")
+    return [train_run(data, seed=seed, out_dir=out_dir, **run)
+            for seed, out_dir in zip(seeds, out_dirs, strict=True)]
 
 
 def pretrain_run(source_data: SegmentationDataLike, arch: str, lr: float, seed: int,
@@ -140,11 +188,14 @@ def pretrain_run(source_data: SegmentationDataLike, arch: str, lr: float, seed: 
 
 
 def fit(data: SegmentationDataLike, config: RunConfig, log: Log = print,
-        model: SegmentationNet | None = None) -> FitResult:
-    """Run the training loop: (curve table, checkpoint dict, provenance dict); writes nothing.
+        model: SegmentationNet | None = None, resume_path: Path | None = None) -> FitResult:
+    """Run the training loop: (curve table, checkpoint dict, provenance dict).
 
     ``model`` trains a model built by the caller instead of one initialised as ``config.init``
     says (which then only labels the run); it must match the arch and the data's class count.
+    With ``resume_path``, the loop continues from the state saved there by a run of the same
+    configuration, and saves its state there every ``config.resume_interval_s`` seconds;
+    nothing else is written.
     """
     _check_config(config)
     _check_data(data)
@@ -158,10 +209,13 @@ def fit(data: SegmentationDataLike, config: RunConfig, log: Log = print,
     model = _initial_model(config, data) if model is None else _checked(model, config, data)
     model = model.to(torch_device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    progress = _start(model, optimizer, config, resume_path, log)
     with nvml.NvmlSampler(_nvml_device(torch_device), config.nvml_rate_hz) as sampler:
-        rows = _epochs(model, optimizer, train, test, weights, config, sampler, log)
-    curves = _curve_table(rows, config, data.name)
-    checkpoint = _checkpoint(model, optimizer, config, data, mean, std)
+        rows = _epochs(model, optimizer, train, test, weights, config, sampler, log, progress)
+    reference = constant_reference(train.masks.numpy(), test.masks.numpy(), weights)
+    curves = _curve_table([{**row, **reference} for row in rows], config, data.name)
+    checkpoint = _checkpoint(model, optimizer if config.keep_optimizer_state else None, config,
+                             data, mean, std)
     provenance = _provenance(config, data, torch_device, started, sampler.status,
                              {"mean": mean.tolist(), "std": std.tolist()}, weights)
     return curves, checkpoint, provenance
@@ -176,6 +230,9 @@ def _optional_str(value: str | Path | None) -> str | None:
 
 def _check_config(config: RunConfig) -> None:
     check_arch(config.arch)
+    if config.checkpoint_dtype not in CHECKPOINT_DTYPES:
+        raise InputError(f"Unknown checkpoint_dtype {config.checkpoint_dtype!r}: choose one of "
+                         f"{', '.join(CHECKPOINT_DTYPES)}.")
     if config.init not in INITS:
         raise InputError(f"Unknown init {config.init!r}: choose one of {', '.join(INITS)}.")
     if (config.init == "pretrained") != (config.pretrained_checkpoint is not None):
@@ -332,6 +389,35 @@ def segmentation_scores(confusion: np.ndarray) -> dict[str, float]:
     }
 
 
+def constant_reference(train_masks: np.ndarray, test_masks: np.ndarray,
+                       weights: torch.Tensor) -> dict[str, float]:
+    """Test loss, IoU and F1 of the best prediction that ignores the image.
+
+    The constant class distribution that minimises the run's training loss (cross entropy
+    with class weights w) is ``p_c = w_c n_c / sum_k w_k n_k``, n_c the training pixels of
+    class c: the training class frequencies when the weights are equal, uniform over the
+    classes present with inverse-proportion weights. ``reference_loss`` is its test loss,
+    ``-sum_c w_c m_c ln p_c / sum_c w_c m_c`` (m_c the test pixels of class c), the same
+    weighted mean as the run's test loss; with equal weights it is
+    ``-sum_c q_test(c) ln p_train(c)``. IoU and F1 are those of predicting the most frequent
+    training class at every test pixel.
+    """
+    w = weights.double().numpy()
+    n_classes = len(w)
+    train_counts = np.bincount(np.asarray(train_masks).ravel(), minlength=n_classes)
+    test_counts = np.bincount(np.asarray(test_masks).ravel(), minlength=n_classes)
+    mass = w * train_counts
+    used = w * test_counts > 0
+    with np.errstate(divide="ignore"):
+        log_p = np.log(mass / mass.sum())
+    loss = _ratio(-(w * test_counts * log_p)[used].sum(), (w * test_counts).sum())
+    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+    confusion[:, int(np.argmax(train_counts))] = test_counts
+    scores = segmentation_scores(confusion)
+    return {"reference_loss": loss, "reference_iou": scores["iou"],
+            "reference_f1": scores["f1"]}
+
+
 def _ratio(numerator: float, denominator: float) -> float:
     return float(numerator / denominator) if denominator > 0 else math.nan
 
@@ -347,15 +433,15 @@ def _macro(numerators: np.ndarray, denominators: np.ndarray) -> float:
 
 def _epochs(model: SegmentationNet, optimizer: torch.optim.Optimizer, train: Split,
             test: Split, weights: torch.Tensor, config: RunConfig,
-            sampler: nvml.NvmlSampler, log: Log) -> list[dict[str, float]]:
+            sampler: nvml.NvmlSampler, log: Log, progress: Progress) -> list[dict[str, float]]:
     device = next(model.parameters()).device
     weights = weights.to(device)
-    order = torch.Generator().manual_seed(config.seed)
-    rows = []
-    for epoch in range(1, config.epochs + 1):
+    rows, saved_at = progress.rows, time.monotonic()
+    for epoch in range(len(rows) + 1, config.epochs + 1):
         _reset_torch_peak(device)
         started = _clock(device)
-        train_loss = _train_epoch(model, optimizer, train, weights, config.batch_size, order)
+        train_loss = _train_epoch(model, optimizer, train, weights, config.batch_size,
+                                  progress.order)
         if config.precise_bn:
             recompute_batchnorm_statistics(model, train, config.batch_size)
         trained = _clock(device)
@@ -371,7 +457,46 @@ def _epochs(model: SegmentationNet, optimizer: torch.optim.Optimizer, train: Spl
                      **segmentation_scores(confusion)})
         log(f"epoch {epoch}/{config.epochs} train_loss {train_loss:.3f} "
             f"test_loss {test_loss:.3f} ({evaluated - started:.1f} s)")
+        if (progress.path is not None and epoch < config.epochs
+                and time.monotonic() - saved_at >= config.resume_interval_s):
+            _save_progress(model, optimizer, config, progress)
+            saved_at = time.monotonic()
     return rows
+
+
+# ---------------------------------------------------------------- resuming a killed run
+
+
+def _science(config: RunConfig) -> dict[str, Any]:
+    """The fields that decide what a run computes: a saved state resumes only a run with these."""
+    return {key: value for key, value in asdict(config).items() if key not in RUNTIME_FIELDS}
+
+
+def _start(model: SegmentationNet, optimizer: torch.optim.Optimizer, config: RunConfig,
+           path: Path | None, log: Log) -> Progress:
+    """A fresh start, or the state of ``path`` restored into the model and the optimizer."""
+    progress = Progress([], torch.Generator().manual_seed(config.seed), path)
+    if path is None or not path.is_file():
+        return progress
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("config") != _science(config):
+        log(f"{path}: saved by another configuration, starting afresh")
+        return progress
+    model.load_state_dict(state["model_state"])
+    optimizer.load_state_dict(state["optimizer_state"])
+    progress.order.set_state(state["order_rng"])
+    torch.set_rng_state(state["torch_rng"])
+    progress.rows = list(state["rows"])
+    log(f"resuming after epoch {len(progress.rows)} from {path}")
+    return progress
+
+
+def _save_progress(model: SegmentationNet, optimizer: torch.optim.Optimizer,
+                   config: RunConfig, progress: Progress) -> None:
+    state = {"config": _science(config), "rows": progress.rows,
+             "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
+             "order_rng": progress.order.get_state(), "torch_rng": torch.get_rng_state()}
+    atomic_write(progress.path, lambda tmp: torch.save(state, tmp))
 
 
 def _recorded(loss: float) -> float:
@@ -482,12 +607,19 @@ def _curve_table(rows: list[dict[str, float]], config: RunConfig, dataset: str) 
     return validate_curves(table, source=f"training run {config.study}/{dataset}/{config.arch}")
 
 
-def _checkpoint(model: SegmentationNet, optimizer: torch.optim.Optimizer, config: RunConfig,
-                data: SegmentationDataLike, mean: np.ndarray, std: np.ndarray) -> dict[str, Any]:
-    return {"model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
-            "epoch": config.epochs, "arch": config.arch, "n_classes": data.n_classes,
-            "in_channels": int(data.images.shape[-1]),
-            "normalisation": {"mean": mean.tolist(), "std": std.tolist()}}
+def _checkpoint(model: SegmentationNet, optimizer: torch.optim.Optimizer | None,
+                config: RunConfig, data: SegmentationDataLike, mean: np.ndarray,
+                std: np.ndarray) -> dict[str, Any]:
+    dtype = CHECKPOINT_DTYPES[config.checkpoint_dtype]
+    state = {key: value.to(dtype) if value.is_floating_point() else value
+             for key, value in model.state_dict().items()}
+    checkpoint = {"model_state": state, "epoch": config.epochs,
+                  "arch": config.arch, "n_classes": data.n_classes,
+                  "in_channels": int(data.images.shape[-1]),
+                  "normalisation": {"mean": mean.tolist(), "std": std.tolist()}}
+    if optimizer is not None:
+        checkpoint["optimizer_state"] = optimizer.state_dict()
+    return checkpoint
 
 
 def _provenance(config: RunConfig, data: SegmentationDataLike, device: torch.device,

@@ -4,28 +4,38 @@ A run: load the dataset and its split, build the model with its technique, train
 full inference pass over the test set, then save the deployable model (stripped of
 clustering wrappers; float16 weights for ``fp16``) and measure its sizes. Outputs: the curve
 table (one row per epoch), a JSON summary (one row of ``runs.csv``) and the model file.
+
+One job runs one configuration for several seeds (:func:`run_seeds`), one output folder per
+seed, so the imports are paid once. With ``feature_cache``, a run that trains the head alone
+(``top1`` or a ``-top1`` suffix: the backbone is frozen, its BatchNorm layers in inference
+mode) trains the head on the backbone's pooled features, computed once per job and backbone
+(the same numbers the full model computes before its head); ``train_seconds`` is then the
+head's epochs plus the training images' share of the timed feature pass (the time Keras
+spends training the model that way). Dropout inside a frozen backbone (EfficientNet's
+stochastic depth) is off in the features, as in inference.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import socket
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from reusebench.curves import validate_curves
-from reusebench.datasets.cifar_like import make_cifar_like
+from reusebench.curves import make_run_id, validate_curves
+from reusebench.datasets.cifar_like import make_cifar_like, split
 from reusebench.errors import InputError
 from reusebench.io import atomic_write, atomic_write_all
-from reusebench.tradeoff.backend import configure, gpu_peak_mb, keras, versions
-from reusebench.tradeoff.data import load_npz_dataset, split_dataset
+from reusebench.tradeoff.backend import configure, gpu_peak_mb, keras, tf, versions
+from reusebench.tradeoff.data import load_npz_dataset
 from reusebench.tradeoff.measure import MB, model_size_table, saved_sizes, tflite_float16_size
 from reusebench.tradeoff.models import (
     backbone_of,
@@ -33,14 +43,15 @@ from reusebench.tradeoff.models import (
     preprocess,
     set_trainable_top,
 )
-from reusebench.tradeoff.scores import classification_scores
-from reusebench.tradeoff.spec import Run, Technique, curve_dataset, parse_technique
+from reusebench.tradeoff.scores import above_chance, classification_scores, reference_loss
+from reusebench.tradeoff.spec import Run, Technique, curve_dataset, parse_split, parse_technique
 from reusebench.tradeoff.techniques import (
     Prepared,
     float16_copy,
     float32_copy,
     prepare,
     strip_clusters,
+    wrap_trained,
 )
 from reusebench.tradeoff.train import (
     TrainSettings,
@@ -71,15 +82,19 @@ class RunSettings:
     cluster_init: str = "linear"
     m2m_top_layers: int = 10
     precise_bn: bool = False
+    feature_cache: bool = False
 
     @classmethod
-    def from_config(cls, section: Mapping) -> RunSettings:
+    def from_config(cls, section: Mapping, seed: int | None = None) -> RunSettings:
+        """Settings of ``study_b`` (``seed``: default the first of ``study_b.seeds``)."""
         return cls(epochs=section["epochs"], batch_size=section["batch_size"],
-                   lr=float(section["lr"]), seed=section["seed"],
+                   lr=float(section["lr"]),
+                   seed=section["seeds"][0] if seed is None else seed,
                    test_repeats=section["test_repeats"], gzip_level=section["gzip_level"],
                    tflite=section["tflite"], cluster_init=section["cluster_init"],
                    m2m_top_layers=section["m2m"]["top_layers"],
-                   precise_bn=section["precise_bn"])
+                   precise_bn=section["precise_bn"],
+                   feature_cache=section.get("feature_cache", False))
 
 
 def resolve_weights(weights: str, pretrained_path: str | Path | None) -> str | Path | None:
@@ -108,12 +123,130 @@ class RunData:
         return tuple(int(size) for size in self.x_train.shape[1:])
 
 
+@dataclass(frozen=True)
+class PooledData:
+    """A data set's train and test images, preprocessed once, train part first."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    n_train: int
+    n_classes: int
+
+    def indices(self, split_name: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Train and test indices of a split: ``own``, or pooled and re-split by ``seed``.
+
+        A ratio such as ``70-30`` puts 70 % of every class into the training part
+        (stratified, shuffled by ``seed``), as the paper's Table 3.
+        """
+        fraction = parse_split(split_name)
+        everything = np.arange(len(self.labels))
+        if fraction is None:
+            return everything[:self.n_train], everything[self.n_train:]
+        train, y_train, test, y_test = split(everything, self.labels, fraction, seed)
+        for part, labels in (("training", y_train), ("test", y_test)):
+            if len(labels) == 0:
+                raise InputError(f"split {split_name} leaves no {part} images: the data set "
+                                 "has too few images per class.")
+        return train, test
+
+    def run_data(self, split_name: str, seed: int) -> tuple[RunData, np.ndarray, np.ndarray]:
+        train, test = self.indices(split_name, seed)
+        data = RunData(self.images[train], self.labels[train], self.images[test],
+                       self.labels[test], self.n_classes)
+        return data, train, test
+
+
+def load_pooled_data(arch: str, dataset_path: str | Path) -> PooledData:
+    """A data set's images preprocessed for ``arch``, train part then test part."""
+    data = load_npz_dataset(dataset_path)
+    images = np.concatenate([data["x_train"], data["x_test"]])
+    labels = np.concatenate([data["y_train"], data["y_test"]])
+    return PooledData(preprocess(arch, images), labels, len(data["y_train"]),
+                      len(data["class_names"]))
+
+
 def load_run_data(run: Run, dataset_path: str | Path, seed: int) -> RunData:
     """The run's split of its data set, preprocessed for its model."""
-    data = load_npz_dataset(dataset_path)
-    x_train, y_train, x_test, y_test = split_dataset(data, run.split, seed)
-    return RunData(preprocess(run.arch, x_train), y_train, preprocess(run.arch, x_test), y_test,
-                   len(data["class_names"]))
+    return load_pooled_data(run.arch, dataset_path).run_data(run.split, seed)[0]
+
+
+class FeatureCache:
+    """Pooled backbone features of every image, kept while the backbone's weights repeat."""
+
+    def __init__(self) -> None:
+        self.prepared: Prepared | None = None  # a model the seeds share, where they may
+        self._key: str | None = None
+        self._features: np.ndarray | None = None
+        self._seconds = 0.0
+
+    def features(self, model: keras.Model, images: np.ndarray,
+                 batch_size: int) -> tuple[np.ndarray, float, float]:
+        """Features of ``images`` (the input of the head), seconds of the timed pass over
+        them and seconds of graph tracing (0 when the features came from the cache)."""
+        extractor = keras.Model(model.input, model.layers[-2].get_output_at(-1))
+        key = _weights_digest(extractor)
+        if key == self._key:
+            return self._features, self._seconds, 0.0
+        began = time.perf_counter()
+        extractor.predict(images[:batch_size], batch_size=batch_size, verbose=0)
+        traced = time.perf_counter()
+        features = extractor.predict(images, batch_size=batch_size, verbose=0)
+        self._key, self._features = key, features
+        self._seconds = time.perf_counter() - traced
+        return features, self._seconds, traced - began
+
+
+def _weights_digest(model: keras.Model) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for value in model.get_weights():
+        digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()
+
+
+def run_seeds(run: Run, seeds: Sequence[int], dataset_path: str | Path,
+              weights: str | Path | None, settings: RunSettings, threads: int,
+              outputs: Mapping[str, Sequence[str | Path]],
+              donor_paths: Sequence[str | Path] | None = None, log: Log = print) -> list[dict]:
+    """Run one configuration once per seed in this process; ``outputs[key][i]`` (curves,
+    summary, model) and ``donor_paths[i]`` belong to ``seeds[i]``. Returns the summaries."""
+    if len(set(seeds)) != len(seeds) or not seeds:
+        raise InputError(f"study_b.seeds must be distinct and not empty, got {list(seeds)}.")
+    device_name = configure(threads, run.device)
+    pooled = load_pooled_data(run.arch, dataset_path)
+    cache, summaries = FeatureCache(), []
+    for index, seed in enumerate(seeds):
+        paths = {key: values[index] for key, values in outputs.items()}
+        donor = donor_paths[index] if donor_paths else None
+        summaries.append(_run_one(run, pooled, weights, replace(settings, seed=seed), paths,
+                                  device_name, donor, cache, log))
+    return summaries
+
+
+def _reusable(technique: Technique, settings: RunSettings) -> bool:
+    """True when the seeds of a run can share one backbone: a head-only run on cached
+    features whose backbone does not depend on the seed (every method but m2m)."""
+    return settings.feature_cache and technique.top == 1 and technique.method != "m2m"
+
+
+def _reused(prepared: Prepared, technique: Technique, settings: RunSettings) -> Prepared:
+    """The first seed's model with a fresh head for this seed; a clustered model gets a new
+    head, wrapped for clustering (clustering time: the first seed's plus the re-wrapping)."""
+    if technique.method != "cluster":
+        _reset_head(prepared.model, settings.seed)
+        return prepared
+    began = time.perf_counter()
+    model = wrap_trained(prepared.stripped, technique.clusters, settings.cluster_init,
+                         technique.top, prepared.clustered_layers, new_head=True)
+    return replace(prepared, model=model,
+                   prep_seconds=prepared.prep_seconds + time.perf_counter() - began)
+
+
+def _reset_head(model: keras.Model, seed: int) -> None:
+    """A fresh Glorot-uniform kernel drawn with ``seed`` and a zero bias for the head."""
+    head = model.layers[-1]
+    initializer = keras.initializers.GlorotUniform(seed=seed)
+    head.kernel.assign(initializer(head.kernel.shape, dtype=head.kernel.dtype))
+    head.bias.assign(tf.zeros_like(head.bias))
 
 
 def run_experiment(run: Run, dataset_path: str | Path, weights: str | Path | None,
@@ -123,25 +256,44 @@ def run_experiment(run: Run, dataset_path: str | Path, weights: str | Path | Non
 
     Returns the summary. The curve table and summary appear together or not at all.
     """
+    return run_seeds(run, [settings.seed], dataset_path, weights, settings, threads,
+                     {key: [path] for key, path in outputs.items()},
+                     None if donor_path is None else [donor_path], log)[0]
+
+
+def _run_one(run: Run, pooled: PooledData, weights: str | Path | None, settings: RunSettings,
+             outputs: Mapping[str, str | Path], device_name: str,
+             donor_path: str | Path | None, cache: FeatureCache, log: Log) -> dict:
     started = datetime.now(UTC)
-    device_name = configure(threads, run.device)
     keras.utils.set_random_seed(settings.seed)
     technique = parse_technique(run.technique)
-    data = load_run_data(run, dataset_path, settings.seed)
-    log(f"{run}: {len(data.y_train)} train / {len(data.y_test)} test images, "
-        f"{data.n_classes} classes, {data.image_shape}, on {device_name}")
-    prepared = prepare(technique, run.arch, data.n_classes, data.image_shape, weights,
-                       donor_path, settings.cluster_init, settings.m2m_top_layers)
+    data, train_index, test_index = pooled.run_data(run.split, settings.seed)
+    log(f"{run} seed {settings.seed}: {len(data.y_train)} train / {len(data.y_test)} test "
+        f"images, {data.n_classes} classes, {data.image_shape}, on {device_name}")
+    if _reusable(technique, settings) and cache.prepared is not None:
+        prepared = _reused(cache.prepared, technique, settings)
+    else:
+        prepared = prepare(technique, run.arch, data.n_classes, data.image_shape, weights,
+                           donor_path, settings.cluster_init, settings.m2m_top_layers)
+        cache.prepared = prepared if _reusable(technique, settings) else None
     if prepared.moved_layers:
         log(f"m2m moved {len(prepared.moved_layers)} layers: {' '.join(prepared.moved_layers)}")
     unfrozen = set_trainable_top(prepared.model, technique.top)
-    measured = _train_and_time(prepared.model, data, settings, log)
+    if settings.feature_cache and technique.top == 1:
+        measured = _train_head_on_features(prepared.model, pooled, data,
+                                           (train_index, test_index), settings, cache, log)
+    else:
+        measured = _train_and_time(prepared.model, data, settings, log)
     deployable, sizes, extra = _deploy(prepared, technique, run.arch, data.image_shape,
                                        settings, outputs["model"])
+    scores = measured["scores"]
     summary = {
         **_identity(run, technique, settings), "unfrozen_layers": unfrozen,
         "device_name": device_name, "n_train": len(data.y_train), "n_test": len(data.y_test),
-        "n_classes": data.n_classes, **measured["scores"], **measured["times"],
+        "n_classes": data.n_classes, **scores,
+        "above_chance_p": above_chance(scores["correct"], len(data.y_test), data.n_classes),
+        "reference_loss": reference_loss(data.y_train, data.y_test, data.n_classes),
+        **measured["times"],
         "prep_seconds": prepared.prep_seconds, "parameters": int(deployable.count_params()),
         "trainable_parameters": trainable_parameters(prepared.model),
         "layers": len(deployable.layers), **sizes, **extra,
@@ -151,11 +303,14 @@ def run_experiment(run: Run, dataset_path: str | Path, weights: str | Path | Non
         "started": started.isoformat(), "finished": datetime.now(UTC).isoformat(),
         "settings": asdict(settings),
     }
-    curves = _curve_table(run, settings, measured["epochs"])
+    curves = _curve_table(run, settings, measured["epochs"], summary["reference_loss"])
     atomic_write_all({
         Path(outputs["curves"]): lambda tmp: curves.to_csv(tmp, index=False),
         Path(outputs["summary"]): lambda tmp: tmp.write_text(json.dumps(summary, indent=2)),
     })
+    log(f"seed {settings.seed}: accuracy {scores['accuracy']:.4f} ({scores['correct']}/"
+        f"{len(data.y_test)}, p = {summary['above_chance_p']:.2g} against chance), train "
+        f"{summary['train_seconds']:.2f} s, size {summary['size_mb']:.1f} MB")
     return summary
 
 
@@ -178,10 +333,17 @@ def _train_and_time(model: keras.Model, data: RunData, settings: RunSettings,
                                    settings.seed, settings.test_repeats, settings.precise_bn)
     epochs = fit_epochs(model, data.x_train, data.y_train, data.x_test, data.y_test,
                         train_settings, log)
+    return _measured(model, data, settings, epochs, trace_seconds)
+
+
+def _measured(model: keras.Model, data: RunData, settings: RunSettings, epochs: pd.DataFrame,
+              trace_seconds: float, feature_seconds: float = 0.0) -> dict[str, object]:
+    """Time the full model's inference over the test set; the run's times and scores."""
     predicted, test_seconds = timed_predict(model, data.x_test, settings.batch_size,
                                             settings.test_repeats)
     train_seconds = float(epochs["epoch_seconds"].sum())
-    times = {"train_seconds": train_seconds, "test_seconds": test_seconds,
+    times = {"train_seconds": train_seconds, "feature_seconds": feature_seconds,
+             "cached_features": feature_seconds > 0, "test_seconds": test_seconds,
              "test_repeats": settings.test_repeats,
              "test_ms_per_image": 1000 * test_seconds / (len(data.y_test)
                                                         * settings.test_repeats),
@@ -189,6 +351,36 @@ def _train_and_time(model: keras.Model, data: RunData, settings: RunSettings,
     return {"epochs": epochs, "times": times,
             "scores": classification_scores(data.y_test, predicted, data.n_classes),
             "gpu_peak_mb": _max_or_nan([*epochs["gpu_mem_max_mb"], gpu_peak_mb()])}
+
+
+def _train_head_on_features(model: keras.Model, pooled: PooledData, data: RunData,
+                            indices: tuple[np.ndarray, np.ndarray], settings: RunSettings,
+                            cache: FeatureCache, log: Log) -> dict[str, object]:
+    """Train the model's head (its last layer, shared) on cached pooled features.
+
+    The training images' share of the timed feature pass is added to epoch 1's time, so
+    ``train_seconds`` holds it; the full model then predicts the test set (timed).
+    """
+    features, pass_seconds, trace_seconds = cache.features(model, pooled.images,
+                                                           settings.batch_size)
+    feature_seconds = pass_seconds * len(indices[0]) / len(pooled.labels)
+    f_train, f_test = features[indices[0]], features[indices[1]]
+    head = model.layers[-1]
+    inputs = keras.Input(shape=f_train.shape[1:], dtype=model.layers[-2].compute_dtype)
+    head_model = keras.Model(inputs, head(inputs), name=f"{model.name}_head")
+    compile_model(head_model, settings.lr)
+    trace_seconds += warm_up(head_model, f_train, data.y_train, f_test, data.y_test,
+                             settings.batch_size)
+    began = time.perf_counter()
+    model.predict(data.x_test[:settings.batch_size], batch_size=settings.batch_size, verbose=0)
+    trace_seconds += time.perf_counter() - began
+    train_settings = TrainSettings(settings.epochs, settings.batch_size, settings.lr,
+                                   settings.seed, settings.test_repeats, False)
+    epochs = fit_epochs(head_model, f_train, data.y_train, f_test, data.y_test,
+                        train_settings, log)
+    epochs.loc[epochs.index[0], "epoch_seconds"] += feature_seconds
+    log(f"head trained on cached features ({feature_seconds:.2f} s of the feature pass)")
+    return _measured(model, data, settings, epochs, trace_seconds, feature_seconds)
 
 
 def _deploy(prepared: Prepared, technique: Technique, arch: str,
@@ -228,15 +420,22 @@ def max_distinct_kernel_values(model: keras.Model, layer_names: list[str]) -> in
     return max(counts, default=0)
 
 
-def _run_id(run: Run, settings: RunSettings) -> str:
-    return (f"{STUDY}/{curve_dataset(run.dataset, run.split)}/{run.arch}/{run.technique}/"
-            f"lr{settings.lr:g}/s{settings.seed}/{run.device}")
-
-
-def _curve_table(run: Run, settings: RunSettings, epochs: pd.DataFrame) -> pd.DataFrame:
-    keys = {"study": STUDY, "dataset": curve_dataset(run.dataset, run.split), "arch": run.arch,
+def _curve_keys(run: Run, settings: RunSettings) -> dict[str, object]:
+    return {"study": STUDY, "dataset": curve_dataset(run.dataset, run.split), "arch": run.arch,
             "init": run.technique, "lr": settings.lr, "seed": settings.seed,
             "device": run.device}
+
+
+def _run_id(run: Run, settings: RunSettings) -> str:
+    """The curve table's run id (:func:`reusebench.curves.make_run_id`), one spelling."""
+    keys = pd.DataFrame([_curve_keys(run, settings)])
+    return str(make_run_id(keys).iloc[0])
+
+
+def _curve_table(run: Run, settings: RunSettings, epochs: pd.DataFrame,
+                 constant_loss: float) -> pd.DataFrame:
+    """One row per epoch; ``reference_loss``: the constant-prediction cross-entropy."""
+    keys = {**_curve_keys(run, settings), "reference_loss": constant_loss}
     table = pd.DataFrame({**{key: [value] * len(epochs) for key, value in keys.items()},
                           **{column: epochs[column] for column in epochs.columns}})
     return validate_curves(table, source=f"run {run}")

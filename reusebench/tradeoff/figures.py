@@ -1,7 +1,9 @@
 """Study B figures (paper Figs. 3-8) from the run summaries and the curve tables.
 
 Every function returns a matplotlib figure; a figure whose runs the config does not hold
-says so instead of failing, so the workflow's targets do not depend on the config.
+says so instead of failing, so the workflow's targets do not depend on the config. Runs of
+several seeds are drawn as the mean over seeds with error bars of ± one standard deviation
+(a band for the curves); bubble labels are moved apart with adjustText.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from adjustText import adjust_text
 
 from reusebench.tradeoff.opscore import pareto_front
 from reusebench.tradeoff.spec import OWN_SPLIT
@@ -48,11 +51,17 @@ def accuracy_curves(curves: pd.DataFrame) -> plt.Figure:
     for axis, ((dataset, technique), part) in zip(axes, panels, strict=False):
         for (arch, device), run in part.groupby(["arch", "device"]):
             label = arch + _device_suffix(device)
-            axis.plot(run["epoch"], run["train_accuracy"], "--", color=colours[arch])
-            axis.plot(run["epoch"], run["test_accuracy"], "-", color=colours[arch], label=label)
+            epochs = run.groupby("epoch")[["train_accuracy", "test_accuracy"]]
+            mean, std = epochs.mean(), epochs.std().fillna(0.0)
+            axis.plot(mean.index, mean["train_accuracy"], "--", color=colours[arch])
+            axis.plot(mean.index, mean["test_accuracy"], "-", color=colours[arch], label=label)
+            axis.fill_between(mean.index, mean["test_accuracy"] - std["test_accuracy"],
+                              mean["test_accuracy"] + std["test_accuracy"],
+                              color=colours[arch], alpha=0.2)
         axis.set(title=f"{dataset}, {technique}", xlabel="epoch", ylabel="accuracy",
                  ylim=(0, 1.02))
-        axis.legend(fontsize=7, title="solid: test, dashed: train", title_fontsize=7)
+        axis.legend(fontsize=7, title="solid: test (band ± sd over seeds), dashed: train",
+                    title_fontsize=7)
     figure.suptitle(title)
     figure.tight_layout()
     return figure
@@ -68,14 +77,27 @@ def accuracy_by_technique(runs: pd.DataFrame) -> plt.Figure:
     height = max(2.5, 0.28 * max(len(part) for _, part in panels) + 1)
     figure, axes = _grid(len(panels), width=5, height=height)
     for axis, (dataset, part) in zip(axes, panels, strict=False):
+        part = over_seeds(part, ["arch", "technique", "device"], ["accuracy"])
         part = part.sort_values("accuracy")
         labels = part["arch"] + " " + part["technique"] + part["device"].map(_device_suffix)
-        axis.barh(labels, part["accuracy"], color="tab:blue")
-        axis.set(title=dataset, xlabel="test accuracy", xlim=(0, 1))
+        axis.barh(labels, part["accuracy"], xerr=part["accuracy_std"], color="tab:blue",
+                  error_kw={"elinewidth": 1, "capsize": 2})
+        axis.set(title=dataset, xlabel="test accuracy (mean ± sd over seeds)", xlim=(0, 1))
         axis.tick_params(axis="y", labelsize=7)
     figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+def over_seeds(runs: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.DataFrame:
+    """Per group of ``keys``: the mean of each column (same name), ``{column}_std`` (0 for
+    one seed) and ``n``, the number of runs (seeds)."""
+    groups = runs.groupby(keys, sort=True, dropna=False)
+    table = groups[columns].mean()
+    for column in columns:
+        table[f"{column}_std"] = groups[column].std().fillna(0.0)
+    table["n"] = groups.size()
+    return table.reset_index()
 
 
 def _device_suffix(device: str) -> str:
@@ -90,9 +112,11 @@ def _line_panels(runs: pd.DataFrame, title: str, x: str, keys: list[str], label,
     figure, axes = _grid(len(panels))
     for axis, (dataset, part) in zip(axes, panels, strict=False):
         for group, line in part.groupby(keys):
-            line = line.sort_values(x)
-            axis.plot(line[x], line["accuracy"], "o-", label=label(*group))
-        axis.set(title=dataset, xlabel=xlabel, ylabel="test accuracy", ylim=(0, 1.02))
+            line = over_seeds(line, [x], ["accuracy"]).sort_values(x)
+            axis.errorbar(line[x], line["accuracy"], yerr=line["accuracy_std"], fmt="o-",
+                          capsize=3, label=label(*group))
+        axis.set(title=dataset, xlabel=xlabel, ylabel="test accuracy (mean ± sd over seeds)",
+                 ylim=(0, 1.02))
         _log_ticks(axis, part[x])
         axis.legend(fontsize=7)
     figure.suptitle(title)
@@ -141,9 +165,13 @@ def bubble_chart(runs: pd.DataFrame, dataset: str) -> plt.Figure:
     runs = runs[(runs["dataset"] == dataset)].reset_index(drop=True)
     if runs.empty:
         return _empty(title)
+    runs = over_seeds(runs, ["arch", "technique", "device"],
+                      ["test_seconds", "accuracy", "size_mb"])
     figure, axis = plt.subplots(figsize=(7, 5))
     area = 1200 * runs["size_mb"] / runs["size_mb"].max()
     axis.scatter(runs["test_seconds"], runs["accuracy"], s=area, alpha=0.45, color="tab:blue")
+    axis.errorbar(runs["test_seconds"], runs["accuracy"], xerr=runs["test_seconds_std"],
+                  yerr=runs["accuracy_std"], fmt="none", ecolor="grey", elinewidth=1, capsize=2)
     full = pareto_front(np.column_stack([runs["test_seconds"], -runs["accuracy"],
                                          runs["size_mb"]]))
     axis.scatter(runs.loc[full, "test_seconds"], runs.loc[full, "accuracy"],
@@ -153,11 +181,13 @@ def bubble_chart(runs: pd.DataFrame, dataset: str) -> plt.Figure:
     front = runs[flat].sort_values("test_seconds")
     axis.step(front["test_seconds"], front["accuracy"], where="post", color="tab:red",
               label="Pareto front (time, accuracy)")
-    for _, run in runs.iterrows():
-        axis.annotate(f"{run['arch']} {run['technique']}", (run["test_seconds"], run["accuracy"]),
-                      fontsize=7, ha="center", va="bottom")
+    labels = [axis.text(run["test_seconds"], run["accuracy"], f"{run['arch']} {run['technique']}",
+                        fontsize=7) for _, run in runs.iterrows()]
+    adjust_text(labels, ax=axis, arrowprops={"arrowstyle": "-", "color": "grey", "lw": 0.5})
+    seeds = int(runs["n"].max())
     axis.set(title=title + " (bubble area ∝ size in MB)",
-             xlabel="inference time over the test set (s)", ylabel="test accuracy")
+             xlabel=f"inference time over the test set (s), mean ± sd over {seeds} seed(s)",
+             ylabel="test accuracy")
     axis.legend(fontsize=7, loc="lower right")
     figure.tight_layout()
     return figure

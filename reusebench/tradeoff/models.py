@@ -22,6 +22,7 @@ _APPLICATIONS = {
     "vgg16": ("VGG16", "vgg16"),
     "vgg19": ("VGG19", "vgg19"),
     "efficientnetb0": ("EfficientNetB0", "efficientnet"),
+    "efficientnetb1": ("EfficientNetB1", "efficientnet"),
 }
 HEAD = "head"
 KERNEL_ATTRIBUTES = ("kernel", "depthwise_kernel")

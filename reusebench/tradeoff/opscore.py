@@ -13,6 +13,8 @@ import pandas as pd
 TIMES = {"train": "train_seconds", "test": "test_seconds", "total": "total_seconds"}
 SIZES = {"": "size_mb", "_gzip": "gzip_mb"}
 RANK_BY = "opscore_total"
+SCORE_COLUMNS = ("accuracy", "opscore_train", "opscore_test", "opscore_total",
+                 "opscore_total_gzip", "size_mb", "gzip_mb", *TIMES.values())
 NOTE = ("OpScore = log10(1 − accuracy) + log10(time in s) + log10(size in MB), lower is better "
         "(paper Eq. 1). `opscore_train` uses the training time, `opscore_test` the test "
         "(inference) time, `opscore_total` their sum, all with the saved HDF5 file's size; "
@@ -50,12 +52,16 @@ def ranking(runs: pd.DataFrame) -> pd.DataFrame:
     """
     if runs.empty:
         raise ValueError("no runs to rank")
-    table = runs[["arch", "technique", "device", "accuracy", "n_test", "size_mb", "gzip_mb",
-                  *TIMES.values()]].copy()
+    seeded = "seed" in runs.columns
+    table = runs[["arch", "technique", "device", *(["seed"] if seeded else []), "accuracy",
+                  "n_test", "size_mb", "gzip_mb", *TIMES.values()]].copy()
     floor = 0.5 / table["n_test"].astype(float)
     table["error"] = np.maximum(1.0 - table["accuracy"], floor)
     table["error_floored"] = (1.0 - table["accuracy"]) < floor
-    table.insert(0, "model", table["arch"] + " " + table["technique"])
+    label = table["arch"] + " " + table["technique"]
+    if seeded:
+        label = label + " s" + table["seed"].astype("int64").astype(str)
+    table.insert(0, "model", label)
     ranked = _scores(table).sort_values([RANK_BY, "model"], kind="stable")
     ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
     best, worst = _extreme_row(ranked, "MIN", best=True), _extreme_row(ranked, "MAX", best=False)

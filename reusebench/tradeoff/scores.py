@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from reusebench.evidence import above_chance
+
+__all__ = ["above_chance", "classification_scores", "random_baseline", "reference_loss"]
+
 
 def classification_scores(y_true: np.ndarray, y_pred: np.ndarray,
                           n_classes: int) -> dict[str, float]:
@@ -26,8 +30,23 @@ def classification_scores(y_true: np.ndarray, y_pred: np.ndarray,
     both = precision + recall
     f1 = np.divide(2 * precision * recall, both, out=np.zeros(n_classes), where=both > 0)
     return {"accuracy": float(true_positive.sum() / y_true.size),
+            "correct": int(true_positive.sum()),
             "precision": float(precision.mean()), "recall": float(recall.mean()),
             "f1": float(f1.mean())}
+
+
+def reference_loss(y_train: np.ndarray, y_test: np.ndarray, n_classes: int) -> float:
+    """Cross-entropy of the constant prediction p_train: −Σ_c q_test(c) ln p_train(c).
+
+    ``p_train`` and ``q_test`` are the class frequencies of the training and test labels;
+    ln(n_classes) for balanced classes, +inf when a test class never occurs in training.
+    """
+    p_train = np.bincount(y_train, minlength=n_classes) / len(y_train)
+    q_test = np.bincount(y_test, minlength=n_classes) / len(y_test)
+    present = q_test > 0
+    if (p_train[present] == 0).any():
+        return float("inf")
+    return float(-(q_test[present] * np.log(p_train[present])).sum())
 
 
 def random_baseline(data: dict, dataset: str, seed: int) -> dict[str, object]:

@@ -27,7 +27,9 @@ from dataclasses import dataclass
 
 from reusebench.errors import InputError
 
-ARCHS = ("resnet50", "resnet101", "vgg16", "vgg19", "efficientnetb0")
+# The paper's five models, and EfficientNetB1: the deeper successor of B0 (same top-layer
+# names and shapes), the offline default's m2m donor of B0, as ResNet101 is of ResNet50.
+ARCHS = ("resnet50", "resnet101", "vgg16", "vgg19", "efficientnetb0", "efficientnetb1")
 SYNTHETIC_CLASSES = {"synth10": 10, "synth100": 100}
 CIFAR_NAMES = ("cifar10", "cifar100")
 WEIGHTS = ("synthetic", "imagenet", "none")
@@ -131,7 +133,33 @@ def expand_runs(section: Mapping) -> list[Run]:
         runs.update(Run(*values) for values in _product(grid))
     donors = {donor_run(run, section) for run in runs
               if parse_technique(run.technique).method == "m2m"}
+    seeds_of(section)
+    for run in runs:
+        run_epochs(section, run)
     return sorted(runs | donors)
+
+
+def run_epochs(section: Mapping, run: Run) -> int | None:
+    """Training epochs of a run: its grid's ``epochs``, else ``study_b.epochs``.
+
+    Raises InputError when two grids that hold the run give it different epochs.
+    """
+    found = {grid["epochs"] for grid in section.get("runs", [])
+             if "epochs" in grid and run in set(Run(*values) for values in _product(grid))}
+    if len(found) > 1:
+        raise InputError(f"run {run.dataset}/{run.split}/{run.arch}/{run.technique} is given "
+                         f"different epochs by two study_b.runs grids: {sorted(found)}.")
+    return found.pop() if found else section.get("epochs")
+
+
+def seeds_of(section: Mapping) -> list[int]:
+    """``study_b.seeds`` (default [0]); InputError unless distinct, non-negative integers."""
+    seeds = list(section.get("seeds", [0]))
+    if not seeds or len(set(seeds)) != len(seeds) \
+            or any(not isinstance(seed, int) or seed < 0 for seed in seeds):
+        raise InputError(f"study_b.seeds must be a non-empty list of distinct non-negative "
+                         f"integers, got {seeds}.")
+    return seeds
 
 
 def donor_run(run: Run, section: Mapping) -> Run:

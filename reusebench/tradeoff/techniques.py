@@ -16,7 +16,12 @@ from tensorflow_model_optimization.python.core.clustering.keras.cluster_wrapper 
 
 from reusebench.errors import InputError
 from reusebench.tradeoff.backend import dtype_policy, keras, tfmot
-from reusebench.tradeoff.models import build_classifier, inner_layer, weight_bearing_layers
+from reusebench.tradeoff.models import (
+    HEAD,
+    build_classifier,
+    inner_layer,
+    weight_bearing_layers,
+)
 from reusebench.tradeoff.spec import Technique
 
 CENTROID_INITS = {
@@ -36,6 +41,7 @@ class Prepared:
     prep_seconds: float = 0.0
     moved_layers: list[str] = field(default_factory=list)
     clustered_layers: list[str] = field(default_factory=list)
+    stripped: keras.Model | None = None  # cluster{K}-top{N}: the clustered frozen layers
 
 
 def cluster_model(model: keras.Model, clusters: int, init: str = "linear") -> keras.Model:
@@ -77,24 +83,45 @@ def cluster_for_training(model: keras.Model, clusters: int, init: str,
     trained, the others are frozen at their clustered values (wrappers stripped) and only
     the trained ones keep a wrapper, so that they stay clustered while they learn.
     """
+    trained, names, _ = clustered_parts(model, clusters, init, top)
+    return trained, names
+
+
+def clustered_parts(model: keras.Model, clusters: int, init: str,
+                    top: int | None) -> tuple[keras.Model, list[str], keras.Model | None]:
+    """:func:`cluster_for_training`'s model and names, and the stripped clustered model its
+    unwrapped layers come from (None when every layer trains)."""
     clustered = cluster_model(model, clusters, init)
     names = [inner_layer(layer).name for layer in clustered.layers
              if is_clustered_layer(layer) and hasattr(inner_layer(layer), "kernel")]
     if top is None:
-        return clustered, names
+        return clustered, names, None
     stripped = strip_clusters(clustered)
+    return wrap_trained(stripped, clusters, init, top, names), names, stripped
+
+
+def wrap_trained(stripped: keras.Model, clusters: int, init: str, top: int,
+                 names: list[str], new_head: bool = False) -> keras.Model:
+    """A model whose top ``top`` weight-bearing layers (of the clustered ``names``) get a
+    fresh clustering wrapper; every other layer is shared with ``stripped`` as it is.
+
+    ``new_head``: the head is a new layer of the same config (freshly initialized under the
+    current random seed) before it is wrapped.
+    """
     trained = {layer.name for layer in weight_bearing_layers(stripped)[-top:]} & set(names)
     centroid_init = getattr(tfmot.clustering.keras.CentroidInitialization, CENTROID_INITS[init])
 
     def rewrap(layer: keras.layers.Layer) -> keras.layers.Layer:
+        if isinstance(layer, keras.layers.InputLayer) or (new_head and layer.name == HEAD):
+            layer = layer.__class__.from_config(layer.get_config())
         if isinstance(layer, keras.layers.InputLayer):
-            return layer.__class__.from_config(layer.get_config())
+            return layer
         if layer.name in trained:
             return tfmot.clustering.keras.cluster_weights(
                 layer, number_of_clusters=clusters, cluster_centroids_init=centroid_init)
         return layer
 
-    return keras.models.clone_model(stripped, clone_function=rewrap), names
+    return keras.models.clone_model(stripped, clone_function=rewrap)
 
 
 def transfer_top_layers(donor: keras.Model, model: keras.Model, top_layers: int) -> list[str]:
@@ -139,9 +166,10 @@ def prepare(technique: Technique, arch: str, n_classes: int, image_shape: tuple[
     model = build_classifier(arch, n_classes, image_shape, weights)
     if technique.method == "cluster":
         began = time.perf_counter()
-        clustered, names = cluster_for_training(model, technique.clusters, cluster_init,
-                                                technique.top)
-        return Prepared(clustered, time.perf_counter() - began, clustered_layers=names)
+        clustered, names, stripped = clustered_parts(model, technique.clusters, cluster_init,
+                                                     technique.top)
+        return Prepared(clustered, time.perf_counter() - began, clustered_layers=names,
+                        stripped=stripped)
     if technique.method == "m2m":
         if donor_path is None:
             raise InputError("technique m2m needs the trained donor model file.")

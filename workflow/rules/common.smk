@@ -69,8 +69,21 @@ def study_a_pretrained_checkpoint(wildcards):
 
 
 def study_a_training():
-    keys = ("epochs", "batch_size", "nvml_rate_hz", "torch_home", "precise_bn")
+    keys = ("seeds", "epochs", "batch_size", "nvml_rate_hz", "torch_home", "precise_bn",
+            "keep_optimizer_state", "checkpoint_dtype")
     return {key: config["study_a"][key] for key in keys}
+
+
+def study_a_pretrain_training():
+    """Only the settings the pretrain rule uses (so seeds or epochs do not rerun it)."""
+    keys = ("batch_size", "nvml_rate_hz", "precise_bn")
+    return {key: config["study_a"][key] for key in keys}
+
+
+def study_a_seed_files(name):
+    """One file per seed of study_a.seeds (rule train trains every seed in one job)."""
+    return expand("results/runs/A/{{dataset}}/{{arch}}/{{init}}/lr{{lr}}/s{seed}/{{device}}/"
+                  f"{name}", seed=config["study_a"]["seeds"])
 
 
 def study_a_run_dirs():
@@ -97,7 +110,8 @@ def gpu_model(wildcards):
 def study_a_outputs():
     targets = config["study_a"]["targets"]
     tables = expand("results/tables/A/{table}.{ext}", ext=["csv", "md"],
-                    table=["table4_datasets", "table5_best_per_arch", "eq11_check"])
+                    table=["table4_datasets", "table5_best_per_arch", "table5_over_seeds",
+                           "eq11_check"])
     per_dataset = expand("results/tables/A/per_dataset/{dataset}_metrics.{ext}", dataset=targets,
                          ext=["csv", "md"])
     figures = expand("results/figures/A/{figure}_{dataset}.{ext}", dataset=targets,
@@ -161,6 +175,7 @@ from reusebench.tradeoff.spec import Run as TradeoffRun
 from reusebench.tradeoff.spec import donor_run as tradeoff_donor_run
 from reusebench.tradeoff.spec import expand_runs as tradeoff_expand_runs
 from reusebench.tradeoff.spec import parse_technique as tradeoff_parse_technique
+from reusebench.tradeoff.spec import run_epochs as tradeoff_run_epochs
 
 
 def tradeoff_runs():
@@ -172,18 +187,33 @@ def tradeoff_runs():
         sys.exit(2)
 
 
-def tradeoff_run_dir(run):
-    return (f"results/runs/B/{run.dataset}/{run.split}/{run.arch}/{run.technique}/"
+def tradeoff_seeds():
+    return config["study_b"]["seeds"]
+
+
+def tradeoff_run_dir(run, seed):
+    return (f"results/runs/B/{run.dataset}/{run.split}/{run.arch}/{run.technique}/s{seed}/"
             f"{run.device}")
 
 
+def tradeoff_run_dirs():
+    """One folder per Study B run and seed."""
+    return [tradeoff_run_dir(run, seed) for run in tradeoff_runs() for seed in tradeoff_seeds()]
+
+
+def tradeoff_seed_outputs(name):
+    """The train rule's file ``name`` for every seed (the other wildcards kept)."""
+    return [f"results/runs/B/{{dataset}}/{{split}}/{{arch}}/{{technique}}/s{seed}/{{device}}/"
+            f"{name}" for seed in tradeoff_seeds()]
+
+
 def tradeoff_summary_files():
-    return [f"{tradeoff_run_dir(run)}/summary.json" for run in tradeoff_runs()]
+    return [f"{run_dir}/summary.json" for run_dir in tradeoff_run_dirs()]
 
 
 def tradeoff_curve_files():
     """Study B curve tables (the curve-table contract, study B)."""
-    return [f"{tradeoff_run_dir(run)}/curves.csv" for run in tradeoff_runs()]
+    return [f"{run_dir}/curves.csv" for run_dir in tradeoff_run_dirs()]
 
 
 def tradeoff_datasets():
@@ -234,16 +264,26 @@ def tradeoff_train_inputs(wildcards):
     if tradeoff_parse_technique(wildcards.technique).method == "m2m":
         run = TradeoffRun(wildcards.dataset, wildcards.split, wildcards.arch, wildcards.technique,
                   wildcards.device)
-        inputs["donor"] = f"{tradeoff_run_dir(tradeoff_donor_run(run, settings))}/model.h5"
+        donor = tradeoff_donor_run(run, settings)
+        inputs["donor"] = [f"{tradeoff_run_dir(donor, seed)}/model.h5"
+                           for seed in tradeoff_seeds()]
     return inputs
 
 
-def tradeoff_train_settings():
-    keys = ("epochs", "batch_size", "lr", "seed", "test_repeats", "gzip_level", "tflite",
-            "cluster_init", "weights", "precise_bn")
+def tradeoff_train_settings(wildcards):
+    """The settings of one configuration (its grid's epochs, if the grid sets them)."""
+    keys = ("batch_size", "lr", "seeds", "test_repeats", "gzip_level", "tflite",
+            "cluster_init", "weights", "precise_bn", "feature_cache")
     settings = config["study_b"]
+    run = TradeoffRun(wildcards.dataset, wildcards.split, wildcards.arch, wildcards.technique,
+                      wildcards.device)
     return {**{key: settings[key] for key in keys},
+            "epochs": tradeoff_run_epochs(settings, run),
             "m2m": {"top_layers": settings["m2m"]["top_layers"]}}
+
+
+TRADEOFF_SEED_TABLES = ("table2_accuracy", "table3_split_times", "table4_technique_times",
+                        "table7_clustering")
 
 
 def tradeoff_outputs():
@@ -252,9 +292,11 @@ def tradeoff_outputs():
         return []
     tables = expand("results/tables/B/{table}.{ext}", ext=["csv", "md"],
                     table=["table1_model_sizes", "table2_accuracy", "table3_split_times",
-                           "table4_technique_times", "table7_clustering"])
-    rankings = expand("results/tables/B/opscore_{dataset}.{ext}", dataset=tradeoff_datasets(),
-                      ext=["csv", "md"])
+                           "table4_technique_times", "table7_clustering",
+                           *[f"{table}_by_seed_mean" for table in TRADEOFF_SEED_TABLES]])
+    rankings = expand("results/tables/B/opscore_{dataset}{suffix}.{ext}",
+                      dataset=tradeoff_datasets(), ext=["csv", "md"],
+                      suffix=["", "_by_seed_mean"])
     figures = expand("results/figures/B/{figure}.{ext}", ext=["png", "svg"],
                      figure=["fig3_accuracy_curves", "fig4_accuracy_by_technique",
                              "fig5_accuracy_vs_unfrozen", "fig8_accuracy_vs_clusters"])
@@ -287,12 +329,10 @@ def scorecard_inputs(wildcards):
     inputs = {"eq11": "results/tables/A/eq11_check.csv",
               "nasbench": expand("results/tables/nasbench/{source}/claims.csv",
                                  source=nasbench_sources()),
-              "opscores": [], "baselines": []}
+              "baselines": []}
     if tradeoff_runs():
         inputs["runs"] = "results/tradeoff/runs.csv"
         inputs["model_sizes"] = "results/tables/B/table1_model_sizes.csv"
-        inputs["opscores"] = expand("results/tables/B/opscore_{dataset}.csv",
-                                    dataset=tradeoff_datasets())
         inputs["baselines"] = tradeoff_baseline_files()
     return inputs
 
@@ -310,7 +350,7 @@ def model_card_inputs(wildcards):
         inputs["records"] = [f"{run_dir}/provenance.json" for run_dir in run_dirs]
         inputs["checkpoints"] = [f"{run_dir}/checkpoint.pt" for run_dir in run_dirs]
     else:
-        run_dirs = [tradeoff_run_dir(run) for run in tradeoff_runs()]
+        run_dirs = tradeoff_run_dirs()
         inputs["records"] = [f"{run_dir}/summary.json" for run_dir in run_dirs]
         inputs["runs"] = "results/tradeoff/runs.csv"
     inputs["curves"] = [f"{run_dir}/curves.csv" for run_dir in run_dirs]

@@ -12,6 +12,8 @@ rule metrics:
     params:
         delta=config["metrics"]["delta"],
         fit_points=config["metrics"]["fit_points"],
+        diverge_factor=config["metrics"]["diverge_factor"],
+        learn_margin=config["metrics"]["learn_margin"],
     log:
         "results/logs/metrics/{study}.log",
     conda:

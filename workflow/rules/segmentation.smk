@@ -13,7 +13,7 @@ rule pretrain:
         curves="results/pretrained/{source}/{arch}_curves.csv",
     params:
         settings=config["study_a"]["pretrain"],
-        training=study_a_training(),
+        training=study_a_pretrain_training(),
     log:
         "results/logs/pretrain/{source}/{arch}.log",
     benchmark:
@@ -26,20 +26,21 @@ rule pretrain:
 
 
 rule train:
-    """One Study A configuration: curves, provenance and checkpoint (paper A, Table 3)."""
+    """One Study A configuration, all seeds in one job: per seed its own run folder with curves,
+    provenance and checkpoint (paper A, Table 3)."""
     input:
         data="results/data/{dataset}.npz",
         pretrained=study_a_pretrained_checkpoint,
     output:
-        curves="results/runs/A/{dataset}/{arch}/{init}/lr{lr}/s{seed}/{device}/curves.csv",
-        provenance="results/runs/A/{dataset}/{arch}/{init}/lr{lr}/s{seed}/{device}/provenance.json",
-        checkpoint="results/runs/A/{dataset}/{arch}/{init}/lr{lr}/s{seed}/{device}/checkpoint.pt",
+        curves=study_a_seed_files("curves.csv"),
+        provenance=study_a_seed_files("provenance.json"),
+        checkpoint=study_a_seed_files("checkpoint.pt"),
     params:
         training=study_a_training(),
     log:
-        "results/logs/train/A/{dataset}/{arch}/{init}/lr{lr}/s{seed}/{device}.log",
+        "results/logs/train/A/{dataset}/{arch}/{init}/lr{lr}/{device}.log",
     benchmark:
-        "results/benchmarks/train/A/{dataset}/{arch}/{init}/lr{lr}/s{seed}/{device}.tsv"
+        "results/benchmarks/train/A/{dataset}/{arch}/{init}/lr{lr}/{device}.tsv"
     threads: 1
     resources:
         gpu=gpu_count,

@@ -52,20 +52,21 @@ rule tradeoff_pretrain:
 
 
 rule tradeoff_train:
-    """One Study B run: curves, summary (accuracy, times, sizes) and the deployable model."""
+    """One Study B configuration for every seed (one job, one folder per seed): curves,
+    summary (accuracy, times, sizes) and the deployable model."""
     input:
         unpack(tradeoff_train_inputs),
     output:
-        curves="results/runs/B/{dataset}/{split}/{arch}/{technique}/{device}/curves.csv",
-        summary="results/runs/B/{dataset}/{split}/{arch}/{technique}/{device}/summary.json",
-        model=temp("results/runs/B/{dataset}/{split}/{arch}/{technique}/{device}/model.h5"),
+        curves=tradeoff_seed_outputs("curves.csv"),
+        summary=tradeoff_seed_outputs("summary.json"),
+        model=temp(tradeoff_seed_outputs("model.h5")),
     wildcard_constraints:
         dataset="[A-Za-z0-9_]+",
         split="own|[0-9]+-[0-9]+",
         arch="[a-z0-9]+",
         technique="[a-z0-9-]+",
     params:
-        settings=tradeoff_train_settings(),
+        settings=tradeoff_train_settings,
     log:
         "results/logs/tradeoff/train/{dataset}/{split}/{arch}/{technique}/{device}.log",
     benchmark:
@@ -166,6 +167,34 @@ rule tradeoff_tables:
             category="Study B",
             subcategory="Tables",
         ),
+        accuracy_seeds_csv="results/tables/B/table2_accuracy_by_seed_mean.csv",
+        accuracy_seeds=report(
+            "results/tables/B/table2_accuracy_by_seed_mean.md",
+            caption="../report/tradeoff_by_seed.rst",
+            category="Study B",
+            subcategory="Tables over seeds",
+        ),
+        splits_seeds_csv="results/tables/B/table3_split_times_by_seed_mean.csv",
+        splits_seeds=report(
+            "results/tables/B/table3_split_times_by_seed_mean.md",
+            caption="../report/tradeoff_by_seed.rst",
+            category="Study B",
+            subcategory="Tables over seeds",
+        ),
+        techniques_seeds_csv="results/tables/B/table4_technique_times_by_seed_mean.csv",
+        techniques_seeds=report(
+            "results/tables/B/table4_technique_times_by_seed_mean.md",
+            caption="../report/tradeoff_by_seed.rst",
+            category="Study B",
+            subcategory="Tables over seeds",
+        ),
+        clustering_seeds_csv="results/tables/B/table7_clustering_by_seed_mean.csv",
+        clustering_seeds=report(
+            "results/tables/B/table7_clustering_by_seed_mean.md",
+            caption="../report/tradeoff_by_seed.rst",
+            category="Study B",
+            subcategory="Tables over seeds",
+        ),
     log:
         "results/logs/tradeoff/tables.log",
     conda:
@@ -186,6 +215,15 @@ rule tradeoff_opscore:
             category="Study B",
             subcategory="Tables",
         ),
+        seeds_csv="results/tables/B/opscore_{dataset}_by_seed_mean.csv",
+        seeds_markdown=report(
+            "results/tables/B/opscore_{dataset}_by_seed_mean.md",
+            caption="../report/tradeoff_by_seed.rst",
+            category="Study B",
+            subcategory="Tables over seeds",
+        ),
+    wildcard_constraints:
+        dataset="[A-Za-z0-9_]+(?<!_by_seed_mean)",
     log:
         "results/logs/tradeoff/opscore_{dataset}.log",
     conda:
