@@ -207,7 +207,7 @@ def _side_of(interval: tuple[float, float], bound: float, direction: str, n: int
         return Evidence(FAILS, n, interval)
     return Evidence(INCONCLUSIVE, n, interval,
                     f"95 % interval of the {what} over {plural(n, unit)} contains {bound:g}: "
-                    "within the seed spread")
+                    f"within the spread over {unit}s")
 
 
 def enough_points(n_points: int, n_parameters: int) -> Evidence | None:

@@ -53,7 +53,8 @@ FP16_SIZE_RANGE = (0.45, 0.55)
 FP16_MAX_DROP = 0.02
 RESNET_TIME_RANGE = (1.6, 1.8)
 OPSCORE_RANGE = (0.0, 5.0)
-GROUP_KEYS = ["source_dataset", "split", "arch", "device", "top"]
+# runs are compared only at equal training effort: same data, split, device and epochs
+GROUP_KEYS = ["source_dataset", "split", "arch", "device", "top", "epochs"]
 CHANCE = ("; inconclusive unless every run compared is significantly above the random "
           "baseline (one-sided binomial test, α = 0.05)")
 SEEDS = "paired by seed, 95 % t interval over ≥ 3 seeds"
@@ -131,7 +132,8 @@ CLUSTERING = Claim(
 UNFREEZING = Claim(
     "B", "unfreezing Top-10 layers is more accurate than Top-1",
     "CIFAR-100 Top-1 0.95 < Top-10 0.98", "B Sec. 4.1 and 4.3, Figs. 3-4",
-    f"accuracy(top1) below accuracy(top10) of the same model, {SEEDS}" + CHANCE)
+    f"accuracy(top1) below accuracy(top10) of the same model at equal epochs, {SEEDS}"
+    + CHANCE)
 TRANSFER = Claim(
     "B", "model-to-model layer transfer is less accurate than the recipient model alone",
     "Res50+101 m2m below ResNet50 (Fig. 4); 'can be lower than the original models'",
@@ -217,6 +219,8 @@ def with_technique(runs: pd.DataFrame) -> pd.DataFrame:
                        top=[-1 if t.top is None else t.top for t in parsed])
     if "seed" not in runs.columns:
         runs = runs.assign(seed=0)
+    if "epochs" not in runs.columns:
+        runs = runs.assign(epochs=np.nan)
     if "correct" not in runs.columns and "n_test" in runs.columns:
         runs = runs.assign(correct=(runs["accuracy"] * runs["n_test"]).round().astype(int))
     return runs
@@ -260,7 +264,7 @@ def _accuracy_difference_row(claim: Claim, runs: pd.DataFrame | None,
         return _not_run(claim, f"no {what} in the config")
     used = pd.concat([a.merge(matched[[*keys, "seed"]]), b.merge(matched[[*keys, "seed"]])])
     parts, texts = [], []
-    for key, part in matched.groupby(list(keys)):
+    for key, part in matched.groupby(list(keys), dropna=False):
         evidence = compare_paired(part["accuracy_a"], part["accuracy_b"], "<")
         parts.append(evidence)
         texts.append(f"{_group_label(key)}: {_number(part['accuracy_a'].mean())} vs "
@@ -274,7 +278,7 @@ def resnet_time_row(runs: pd.DataFrame | None) -> dict[str, object]:
     if runs is None or runs.empty:
         return _not_run(RESNET_TIME, "no Study B runs in the config")
     runs = with_technique(runs)
-    keys = ["source_dataset", "split", "technique", "device"]
+    keys = ["source_dataset", "split", "technique", "device", "epochs"]
     matched = _paired_by_seed(runs[runs["arch"] == "resnet50"],
                               runs[runs["arch"] == "resnet101"], keys, "train_seconds")
     if matched.empty:
@@ -313,7 +317,7 @@ def fp16_accuracy_row(runs: pd.DataFrame | None) -> dict[str, object]:
     used = pd.concat([quantized.merge(matched[[*GROUP_KEYS, "seed"]]),
                       reference.merge(matched[[*GROUP_KEYS, "seed"]])])
     parts, texts = [], []
-    for key, part in matched.groupby(GROUP_KEYS):
+    for key, part in matched.groupby(GROUP_KEYS, dropna=False):
         drops = part["accuracy_a"] - part["accuracy_b"]
         parts.append(compare_to_bound(drops, FP16_MAX_DROP, "<"))
         texts.append(f"{_group_label(key)}: {_number(part['accuracy_a'].mean())} → "
@@ -332,7 +336,7 @@ def clustering_row(runs: pd.DataFrame | None) -> dict[str, object]:
     twins = runs[runs["method"] == "base"].merge(clustered[GROUP_KEYS].drop_duplicates(),
                                                  on=GROUP_KEYS)
     points = pd.concat([clustered, twins.assign(clusters=np.inf)], ignore_index=True)
-    groups = [(key, part) for key, part in points.groupby(GROUP_KEYS)
+    groups = [(key, part) for key, part in points.groupby(GROUP_KEYS, dropna=False)
               if part["clusters"].nunique() > 1]
     if not groups:
         return _not_run(CLUSTERING, "fewer than two cluster counts (with the unclustered "
@@ -363,12 +367,12 @@ def _spearman(by_k: pd.Series) -> float:
 
 def unfreezing_row(runs: pd.DataFrame | None) -> dict[str, object]:
     """Top-1 against Top-10 unfreezing of the same model, paired by seed."""
-    keys = ["source_dataset", "split", "arch", "device", "method"]
+    keys = ["source_dataset", "split", "arch", "device", "method", "epochs"]
 
     def unfrozen(top: int) -> Callable[[pd.DataFrame], pd.DataFrame]:
         return lambda runs: runs[runs["top"] == top]
     return _accuracy_difference_row(UNFREEZING, runs, unfrozen(1), unfrozen(10), keys,
-                                    "model with both Top-1 and Top-10 runs")
+                                    "model with both Top-1 and Top-10 runs at equal epochs")
 
 
 def transfer_row(runs: pd.DataFrame | None) -> dict[str, object]:

@@ -11,6 +11,7 @@ from reusebench.nasbench.analysis import (
     RESNET,
     analyse,
     cell_family,
+    contour_fits,
     graph_compatibility,
 )
 from reusebench.nasbench.records import read_nasbench
@@ -56,3 +57,15 @@ def test_json_export_without_train_accuracy_reports_d_unif_as_not_run():
     assert claims["reason"].iloc[1].startswith("4 points per contour")
     assert claims["reason"].iloc[3].startswith("1 repeat")
     assert np.isfinite(tables["metrics"]["delta_fit_pw"]).all()
+
+
+def test_a_fit_trapped_by_an_error_of_zero_is_nan_with_its_status_not_a_huge_number():
+    # one repeat of the mini benchmark: the Inception-like contour reaches accuracy 1.0
+    contour = pd.DataFrame({
+        "family": INCEPTION, "epochs": [1, 1, 2, 2, 4, 4, 8, 8],
+        "stage": ["final", "halfway"] * 4,
+        "epoch": [1.0, 1.0, 1.0, 2.0, 2.0, 4.0, 4.0, 8.0],
+        "validation": [0.14, 0.14, 0.14, 0.2, 0.231667, 0.665, 0.898333, 1.0]})
+    fits = contour_fits(contour)
+    assert np.isnan(fits["delta_fit_pw"]) and fits["fit_pw_status"] == "worse_than_mean"
+    assert fits["fit_exp_status"] != "ok" and np.isnan(fits["delta_fit_exp"])

@@ -204,3 +204,11 @@ def test_scorecard_from_files_writes_csv_and_markdown_with_the_tally(tmp_path):
     assert "15 claims: 3 holds, 0 does not hold, 0 inconclusive, 12 not run." in markdown
     assert all(line.count("|") == len(COLUMNS) + 1 for line in markdown.splitlines()
                if line.startswith("|"))
+
+
+def test_runs_at_unequal_epochs_are_not_compared():
+    runs = study_b_runs([("vgg16", "top1", 0.6, 1.0), ("vgg16", "top10", 0.8, 1.0)])
+    runs["epochs"] = np.where(runs["technique"] == "top1", 10, 1)
+    row = unfreezing_row(runs)
+    assert row["verdict"] == NOT_RUN and "at equal epochs" in row["reason"]
+    assert unfreezing_row(runs.assign(epochs=10))["verdict"] == HOLDS

@@ -17,12 +17,19 @@ metrics are undefined here.
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
 from reusebench import fit
-from reusebench.evidence import compare_paired, compare_to_bound, enough_points, not_run
+from reusebench.evidence import (
+    Evidence,
+    compare_paired,
+    compare_to_bound,
+    enough_points,
+    not_run,
+)
 from reusebench.metrics import masked_sum, uniformity
 
 RESNET, INCEPTION = "resnet-like", "inception-like"
@@ -84,19 +91,30 @@ def contour_uniformity(contour: pd.DataFrame) -> dict[str, float]:
     return result
 
 
-def contour_fits(contour: pd.DataFrame, split: str = "validation") -> dict[str, float]:
-    """Δ(fit) of PW and EXP fitted to all measured points of the error contour 1 − accuracy."""
+def contour_fits(contour: pd.DataFrame, split: str = "validation") -> dict[str, object]:
+    """Δ(fit) of PW and EXP fitted to all measured points of the error contour 1 − accuracy.
+
+    A fit that does not converge (status ``failed`` or ``max_iter``) or that fits the points
+    worse than their mean does (``worse_than_mean``, R² < 0: a contour reaching an error of
+    exactly 0 can trap the iteration) gives Δ = NaN with its status, not a huge number.
+    """
     measured = contour[contour[split].notna() & contour["epoch"].notna()]
     if len(measured) < 2:
-        return {f"delta_fit_{model}": np.nan for model in fit.MODELS}
+        return {**{f"delta_fit_{model}": np.nan for model in fit.MODELS},
+                **{f"fit_{model}_status": "too_short" for model in fit.MODELS}}
     epoch = measured["epoch"].to_numpy(dtype="float64")[None, :]
     error = 1.0 - measured[split].to_numpy(dtype="float64")[None, :]
-    result = {}
+    result: dict[str, object] = {}
     for model in fit.MODELS:
         fitted = fit.fit_curves(model, epoch, error)
         predicted = fit.predict(model, fitted.a, fitted.b, epoch)
-        result[f"delta_fit_{model}"] = float(
-            masked_sum(np.abs(error - predicted), np.ones_like(error, dtype=bool))[0])
+        delta = float(masked_sum(np.abs(error - predicted), np.ones_like(error, dtype=bool))[0])
+        status = str(fitted.status[0])
+        spread = float(((error - error.mean()) ** 2).sum())
+        if status == "ok" and not float(((error - predicted) ** 2).sum()) <= spread:
+            status = "worse_than_mean"
+        result[f"delta_fit_{model}"] = delta if status == "ok" else np.nan
+        result[f"fit_{model}_status"] = status
     return result
 
 
@@ -199,8 +217,17 @@ def paper_claims(metrics: pd.DataFrame, d_init_graph: float, n_points: int,
         if not all(np.isfinite(value) for value in ours):
             evidence = not_run("not measurable on this file (a split or family is missing)")
         else:
-            evidence = gate or decide()
+            evidence = gate or _note_unfitted(decide(), repeats, names)
         rows.append({"claim": claim, "paper": paper,
                      "ours": " vs ".join(f"{value:.6g}" for value in ours),
                      "points": n_points, "repeats": len(repeats), **evidence.columns()})
     return pd.DataFrame(rows)
+
+
+def _note_unfitted(evidence: Evidence, repeats: pd.DataFrame, names: list[str]) -> Evidence:
+    """Say in the reason how many repeats had no usable value (a fit that did not converge)."""
+    missing = int(repeats[names].isna().any(axis=1).sum()) if len(repeats) else 0
+    if not missing:
+        return evidence
+    note = f"{missing} of {len(repeats)} repeats left out: no converged fit or no value"
+    return replace(evidence, reason="; ".join(part for part in (evidence.reason, note) if part))
