@@ -143,7 +143,7 @@ def test_tiny_run_writes_a_model_card_for_every_trained_run(finished_run):
     from huggingface_hub import ModelCard
 
     cards = finished_run / "results" / "cards"
-    for study, n_runs in (("A", 8), ("B", 7)):
+    for study, n_runs in (("A", 8), ("B", 14)):  # tiny.yaml: Study B 7 runs × 2 seeds
         readmes = sorted((cards / study / "runs").rglob("README.md"))
         assert len(readmes) == n_runs
         assert (cards / study / "index.md").read_text().count("README.md](") == n_runs
