@@ -1,6 +1,5 @@
 """The synthetic CIFAR-like set: determinism, shapes, difficulty and stratified re-splits."""
 
-import time
 
 import numpy as np
 import pytest
@@ -57,20 +56,12 @@ def test_a_hundred_classes_are_harder_than_ten():
 
 @pytest.mark.parametrize("n_classes", [10, 100])
 def test_the_default_sets_are_learnable_far_above_chance(n_classes):
-    # config/config.yaml: 1,000 training and 500 test images of 32×32
-    data = make_cifar_like(n_classes, 1000, 500, seed=0)
+    # config/config.yaml: 800 training and 500 test images of 32×32
+    data = make_cifar_like(n_classes, 800, 500, seed=0)
     accuracy = nearest_class_mean_accuracy(data)
     correct = round(accuracy * 500)
     assert above_chance(correct, 500, n_classes) < 1e-6
     assert accuracy < 1.0  # not perfectly separable either
-
-
-def test_ten_thousand_images_are_generated_quickly():
-    make_cifar_like(10, 100, 0, seed=0)  # warm up
-    began = time.perf_counter()
-    make_cifar_like(10, 10_000, 0, seed=0)
-    # ~0.25 s on an idle 2-core machine; the bound leaves room for a loaded one.
-    assert time.perf_counter() - began < 3.0
 
 
 @pytest.mark.parametrize("fraction", [0.5, 0.7, 0.9])
