@@ -42,7 +42,7 @@ from reusebench.evidence import (
 )
 from reusebench.io import atomic_write_all
 from reusebench.markdown import format_value, markdown_table
-from reusebench.tradeoff.opscore import opscore
+from reusebench.tradeoff.opscore import floored_error, opscore
 from reusebench.tradeoff.spec import OWN_SPLIT, parse_technique
 
 __all__ = ["FAILS", "HOLDS", "INCONCLUSIVE", "NOT_RUN", "scorecard", "scorecard_from_files"]
@@ -392,8 +392,7 @@ def opscore_row(runs: pd.DataFrame | None) -> dict[str, object]:
         return _not_run(OPSCORE, "no Study B runs in the config")
     runs = with_technique(runs)
     runs = runs[runs["split"] == OWN_SPLIT]
-    floor = 0.5 / runs["n_test"].astype(float)
-    error = np.maximum(1.0 - runs["accuracy"], floor)
+    error = floored_error(runs["accuracy"], runs["n_test"])
     scored = runs.assign(opscore_total=opscore(1.0 - error, runs["total_seconds"],
                                                runs["size_mb"]))
     low, high = OPSCORE_RANGE

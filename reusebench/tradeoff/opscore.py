@@ -42,6 +42,11 @@ def _scores(table: pd.DataFrame) -> pd.DataFrame:
     return scored
 
 
+def floored_error(accuracy: pd.Series, n_test: pd.Series) -> pd.Series:
+    """1 − accuracy, floored at half a test image (0.5 / n_test) so OpScore stays finite."""
+    return np.maximum(1.0 - accuracy, 0.5 / n_test.astype(float))
+
+
 def ranking(runs: pd.DataFrame) -> pd.DataFrame:
     """Runs ranked by OpScore (total time, raw file size), framed by MIN and MAX rows.
 
@@ -55,9 +60,8 @@ def ranking(runs: pd.DataFrame) -> pd.DataFrame:
     seeded = "seed" in runs.columns
     table = runs[["arch", "technique", "device", *(["seed"] if seeded else []), "accuracy",
                   "n_test", "size_mb", "gzip_mb", *TIMES.values()]].copy()
-    floor = 0.5 / table["n_test"].astype(float)
-    table["error"] = np.maximum(1.0 - table["accuracy"], floor)
-    table["error_floored"] = (1.0 - table["accuracy"]) < floor
+    table["error"] = floored_error(table["accuracy"], table["n_test"])
+    table["error_floored"] = table["error"] > 1.0 - table["accuracy"]
     label = table["arch"] + " " + table["technique"]
     if seeded:
         label = label + " s" + table["seed"].astype("int64").astype(str)
