@@ -10,12 +10,13 @@ from reusebench.curves import read_curves
 from reusebench.errors import InputError
 from reusebench.tradeoff.backend import configure, keras
 from reusebench.tradeoff.data import synthetic_dataset, write_dataset
-from reusebench.tradeoff.experiment import RunSettings, run_experiment, run_seeds
+from reusebench.tradeoff.experiment import RunSettings, _restart, run_experiment, run_seeds
 from reusebench.tradeoff.measure import gzip_size, save_model, unmodified_sizes
 from reusebench.tradeoff.models import (
     HEAD,
     build_backbone,
     build_classifier,
+    head_norm_of,
     preprocess,
     set_trainable_top,
     weight_bearing_layers,
@@ -24,6 +25,7 @@ from reusebench.tradeoff.spec import ARCHS, Run, parse_technique
 from reusebench.tradeoff.techniques import (
     cluster_for_training,
     cluster_model,
+    float16_copy,
     is_clustered_layer,
     strip_clusters,
     transfer_top_layers,
@@ -198,7 +200,7 @@ def test_seeds_of_a_head_only_run_share_cached_features_that_match_the_full_mode
     outputs = {name: [tmp_path / f"s{seed}" / f"run.{ext}" for seed in (3, 5)] for name, ext in
                (("curves", "csv"), ("summary", "json"), ("model", "h5"))}
     settings = RunSettings(epochs=2, batch_size=16, lr=1e-3, seed=0, tflite="none",
-                           feature_cache=True)
+                           feature_cache=True, head_norm="l2")
     run = Run("synth10", "own", "efficientnetb0", "top1", "cpu")
     summaries = run_seeds(run, [3, 5], data_path, None, settings, 1, outputs)
     assert [summary["seed"] for summary in summaries] == [3, 5]
@@ -216,6 +218,47 @@ def test_seeds_of_a_head_only_run_share_cached_features_that_match_the_full_mode
     assert summaries[0]["feature_seconds"] == summaries[1]["feature_seconds"]  # one pass
     first, second = (read_curves(path) for path in outputs["curves"])
     assert first["train_loss"].iloc[0] != second["train_loss"].iloc[0]  # seeded head init
+
+
+def test_l2_head_norm_feeds_the_head_unit_rms_features_and_survives_the_fp16_copy():
+    model = build_classifier("efficientnetb0", 10, (32, 32, 3), None, head_norm="l2")
+    images = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
+    features = keras.Model(model.input, model.layers[-2].output)(images).numpy()
+    assert np.sqrt(np.mean(np.square(features), axis=1)) == pytest.approx(np.ones(4), rel=1e-4)
+    assert head_norm_of(model) == "l2" and head_norm_of(float16_copy(
+        model, "efficientnetb0", (32, 32, 3))) == "l2"
+    assert head_norm_of(build_classifier("efficientnetb0", 10, (32, 32, 3))) == "none"
+    with pytest.raises(InputError, match="head_norm"):
+        build_classifier("efficientnetb0", 10, (32, 32, 3), head_norm="batch")
+
+
+def test_seeds_of_a_full_training_run_share_one_traced_model(tmp_path):
+    data_path = tmp_path / "synth10.npz"
+    write_dataset(synthetic_dataset("synth10", 40, 20, seed=0, image_size=32), data_path)
+    outputs = {name: [tmp_path / f"s{seed}" / f"run.{ext}" for seed in (3, 5)] for name, ext in
+               (("curves", "csv"), ("summary", "json"), ("model", "h5"))}
+    settings = RunSettings(epochs=1, batch_size=16, lr=1e-3, seed=0, tflite="none",
+                           feature_cache=True, head_norm="l2")
+    run = Run("synth10", "own", "efficientnetb0", "top10", "cpu")
+    first, second = run_seeds(run, [3, 5], data_path, None, settings, 1, outputs)
+    assert first["trace_seconds"] > 0 and second["trace_seconds"] == 0
+    assert not first["cached_features"] and first["unfrozen_layers"] == 10
+    losses = [read_curves(path)["train_loss"].iloc[0] for path in outputs["curves"]]
+    assert np.isfinite(losses).all() and losses[0] != losses[1]
+
+
+def test_a_restart_puts_back_the_first_weights_and_zeroes_the_optimizer():
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax", name=HEAD)(
+        keras.layers.Dense(4, name="body")(inputs)))
+    compile_model(model, 1e-2)
+    initial = model.get_weights()
+    model.fit(np.ones((8, 3)), np.zeros(8), epochs=2, verbose=0)
+    assert int(model.optimizer.iterations) > 0
+    _restart(model, initial, seed=7)
+    np.testing.assert_array_equal(model.get_layer("body").get_weights()[0], initial[0])
+    assert int(model.optimizer.iterations) == 0
+    assert not np.array_equal(model.get_layer(HEAD).get_weights()[0], initial[2])
 
 
 def test_a_failing_run_leaves_no_curves_or_summary(tmp_path):

@@ -58,6 +58,7 @@ from reusebench.tradeoff.train import (
     compile_model,
     fit_epochs,
     precise_batchnorm,
+    reset_optimizer,
     timed_predict,
     trainable_parameters,
     warm_up,
@@ -83,6 +84,7 @@ class RunSettings:
     m2m_top_layers: int = 10
     precise_bn: bool = False
     feature_cache: bool = False
+    head_norm: str = "none"
 
     @classmethod
     def from_config(cls, section: Mapping, seed: int | None = None) -> RunSettings:
@@ -94,7 +96,8 @@ class RunSettings:
                    tflite=section["tflite"], cluster_init=section["cluster_init"],
                    m2m_top_layers=section["m2m"]["top_layers"],
                    precise_bn=section["precise_bn"],
-                   feature_cache=section.get("feature_cache", False))
+                   feature_cache=section.get("feature_cache", False),
+                   head_norm=section.get("head_norm", "none"))
 
 
 def resolve_weights(weights: str, pretrained_path: str | Path | None) -> str | Path | None:
@@ -175,6 +178,7 @@ class FeatureCache:
 
     def __init__(self) -> None:
         self.prepared: Prepared | None = None  # a model the seeds share, where they may
+        self.compiled: tuple[Prepared, list] | None = None  # a traced model, its first weights
         self._key: str | None = None
         self._features: np.ndarray | None = None
         self._seconds = 0.0
@@ -241,6 +245,20 @@ def _reused(prepared: Prepared, technique: Technique, settings: RunSettings) -> 
                    prep_seconds=prepared.prep_seconds + time.perf_counter() - began)
 
 
+def _retraceable(technique: Technique, settings: RunSettings) -> bool:
+    """True when the seeds of a run that trains through the backbone (base, top{N} with
+    N > 1) can share one compiled, traced model, restarted from its first weights."""
+    return technique.method == "base" and not (settings.feature_cache and technique.top == 1)
+
+
+def _restart(model: keras.Model, initial_weights: list, seed: int) -> None:
+    """Put back the weights (BatchNorm statistics included) the first seed started from,
+    draw this seed's head and zero the optimizer: the traced graphs are kept."""
+    model.set_weights(initial_weights)
+    _reset_head(model, seed)
+    reset_optimizer(model.optimizer)
+
+
 def _reset_head(model: keras.Model, seed: int) -> None:
     """A fresh Glorot-uniform kernel drawn with ``seed`` and a zero bias for the head."""
     head = model.layers[-1]
@@ -272,9 +290,12 @@ def _run_one(run: Run, pooled: PooledData, weights: str | Path | None, settings:
         f"images, {data.n_classes} classes, {data.image_shape}, on {device_name}")
     if _reusable(technique, settings) and cache.prepared is not None:
         prepared = _reused(cache.prepared, technique, settings)
+    elif _retraceable(technique, settings) and cache.compiled is not None:
+        prepared = cache.compiled[0]
     else:
         prepared = prepare(technique, run.arch, data.n_classes, data.image_shape, weights,
-                           donor_path, settings.cluster_init, settings.m2m_top_layers)
+                           donor_path, settings.cluster_init, settings.m2m_top_layers,
+                           settings.head_norm)
         cache.prepared = prepared if _reusable(technique, settings) else None
     if prepared.moved_layers:
         log(f"m2m moved {len(prepared.moved_layers)} layers: {' '.join(prepared.moved_layers)}")
@@ -282,8 +303,14 @@ def _run_one(run: Run, pooled: PooledData, weights: str | Path | None, settings:
     if settings.feature_cache and technique.top == 1:
         measured = _train_head_on_features(prepared.model, pooled, data,
                                            (train_index, test_index), settings, cache, log)
+    elif _retraceable(technique, settings) and cache.compiled is not None:
+        _restart(prepared.model, cache.compiled[1], settings.seed)
+        measured = _train_and_time(prepared.model, data, settings, log, traced=True)
     else:
+        initial_weights = prepared.model.get_weights()
         measured = _train_and_time(prepared.model, data, settings, log)
+        if _retraceable(technique, settings):
+            cache.compiled = (prepared, initial_weights)
     deployable, sizes, extra = _deploy(prepared, technique, run.arch, data.image_shape,
                                        settings, outputs["model"])
     scores = measured["scores"]
@@ -324,11 +351,16 @@ def _identity(run: Run, technique: Technique, settings: RunSettings) -> dict[str
 
 
 def _train_and_time(model: keras.Model, data: RunData, settings: RunSettings,
-                    log: Log) -> dict[str, object]:
-    """Compile, warm up, train and time inference; the per-epoch table, scores and times."""
-    compile_model(model, settings.lr)
-    trace_seconds = warm_up(model, data.x_train, data.y_train, data.x_test, data.y_test,
-                            settings.batch_size)
+                    log: Log, traced: bool = False) -> dict[str, object]:
+    """Compile, warm up, train and time inference; the per-epoch table, scores and times.
+
+    ``traced``: the model is compiled and its graphs traced already (an earlier seed's).
+    """
+    trace_seconds = 0.0
+    if not traced:
+        compile_model(model, settings.lr)
+        trace_seconds = warm_up(model, data.x_train, data.y_train, data.x_test, data.y_test,
+                                settings.batch_size)
     train_settings = TrainSettings(settings.epochs, settings.batch_size, settings.lr,
                                    settings.seed, settings.test_repeats, settings.precise_bn)
     epochs = fit_epochs(model, data.x_train, data.y_train, data.x_test, data.y_test,

@@ -25,6 +25,7 @@ _APPLICATIONS = {
     "efficientnetb1": ("EfficientNetB1", "efficientnet"),
 }
 HEAD = "head"
+HEAD_NORMS = ("none", "l2")
 KERNEL_ATTRIBUTES = ("kernel", "depthwise_kernel")
 
 
@@ -56,19 +57,36 @@ def build_backbone(arch: str, image_shape: tuple[int, int, int],
 
 
 def build_classifier(arch: str, n_classes: int, image_shape: tuple[int, int, int],
-                     weights: str | Path | None = None,
-                     head_dtype: str | None = None) -> keras.Model:
+                     weights: str | Path | None = None, head_dtype: str | None = None,
+                     head_norm: str = "none") -> keras.Model:
     """Backbone + global average pooling + a new Glorot-uniform softmax head.
 
     ``head_dtype="float32"`` keeps the softmax in float32 under a mixed-precision policy.
+    ``head_norm="l2"`` puts a parameter-free L2 normalization of the pooled features, scaled
+    to unit root-mean-square per feature, before the head (layers ``pool_norm`` and
+    ``pool_scale``): the pooled features of a barely pretrained backbone are heavy-tailed,
+    and a softmax head on them turns overconfident (README, Study B).
     """
     if n_classes < 2:
         raise InputError(f"a classifier needs at least 2 classes, got {n_classes}.")
+    if head_norm not in HEAD_NORMS:
+        raise InputError(f"study_b.head_norm must be one of {', '.join(HEAD_NORMS)}, "
+                         f"got {head_norm!r}.")
     backbone = build_backbone(arch, image_shape, weights)
-    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(backbone.output)
+    features = keras.layers.GlobalAveragePooling2D(name="pool")(backbone.output)
+    if head_norm == "l2":
+        # float32 under any policy: the squares of features in the hundreds overflow float16
+        features = keras.layers.UnitNormalization(name="pool_norm", dtype="float32")(features)
+        scale = float(np.sqrt(features.shape[-1]))
+        features = keras.layers.Rescaling(scale, name="pool_scale", dtype="float32")(features)
     head = keras.layers.Dense(n_classes, activation="softmax", name=HEAD,
                               kernel_initializer="glorot_uniform", dtype=head_dtype)
-    return keras.Model(backbone.input, head(pooled), name=arch)
+    return keras.Model(backbone.input, head(features), name=arch)
+
+
+def head_norm_of(model: keras.Model) -> str:
+    """The ``head_norm`` a classifier built here was built with."""
+    return "l2" if any(layer.name == "pool_norm" for layer in model.layers) else "none"
 
 
 def backbone_of(model: keras.Model) -> keras.Model:

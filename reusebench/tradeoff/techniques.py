@@ -19,6 +19,7 @@ from reusebench.tradeoff.backend import dtype_policy, keras, tfmot
 from reusebench.tradeoff.models import (
     HEAD,
     build_classifier,
+    head_norm_of,
     inner_layer,
     weight_bearing_layers,
 )
@@ -153,7 +154,8 @@ def transfer_top_layers(donor: keras.Model, model: keras.Model, top_layers: int)
 
 def prepare(technique: Technique, arch: str, n_classes: int, image_shape: tuple[int, int, int],
             weights: str | Path | None, donor_path: str | Path | None = None,
-            cluster_init: str = "linear", m2m_top_layers: int = 10) -> Prepared:
+            cluster_init: str = "linear", m2m_top_layers: int = 10,
+            head_norm: str = "none") -> Prepared:
     """Build the model of a technique (before unfreezing and compiling).
 
     ``prep_seconds`` is the preparation the paper counts separately: the clustering time for
@@ -162,8 +164,8 @@ def prepare(technique: Technique, arch: str, n_classes: int, image_shape: tuple[
     if technique.method == "fp16":
         with dtype_policy(MIXED_POLICY):
             return Prepared(build_classifier(arch, n_classes, image_shape, weights,
-                                             head_dtype="float32"))
-    model = build_classifier(arch, n_classes, image_shape, weights)
+                                             head_dtype="float32", head_norm=head_norm))
+    model = build_classifier(arch, n_classes, image_shape, weights, head_norm=head_norm)
     if technique.method == "cluster":
         began = time.perf_counter()
         clustered, names, stripped = clustered_parts(model, technique.clusters, cluster_init,
@@ -184,7 +186,8 @@ def float16_copy(model: keras.Model, arch: str, image_shape: tuple[int, int, int
     """The same classifier with float16 variables: what the fp16 technique saves (≈ half)."""
     n_classes = int(model.output_shape[-1])
     with dtype_policy("float16"):
-        copy = build_classifier(arch, n_classes, image_shape, None)
+        copy = build_classifier(arch, n_classes, image_shape, None,
+                                head_norm=head_norm_of(model))
     copy.set_weights([np.asarray(value, dtype=np.float16) for value in model.get_weights()])
     return copy
 
@@ -192,6 +195,6 @@ def float16_copy(model: keras.Model, arch: str, image_shape: tuple[int, int, int
 def float32_copy(model: keras.Model, arch: str, image_shape: tuple[int, int, int]) -> keras.Model:
     """The same classifier with float32 variables (e.g. of a mixed-precision model)."""
     n_classes = int(model.output_shape[-1])
-    copy = build_classifier(arch, n_classes, image_shape, None)
+    copy = build_classifier(arch, n_classes, image_shape, None, head_norm=head_norm_of(model))
     copy.set_weights([np.asarray(value, dtype=np.float32) for value in model.get_weights()])
     return copy

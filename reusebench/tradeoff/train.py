@@ -56,14 +56,14 @@ def warm_up(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray,
     first = slice(0, min(batch_size, len(y_train)))
     model.fit(x_train[first], y_train[first], batch_size=batch_size, epochs=1, verbose=0)
     model.set_weights(weights)
-    _reset_optimizer(model.optimizer)
+    reset_optimizer(model.optimizer)
     test_first = slice(0, min(batch_size, len(y_test)))
     model.evaluate(x_test[test_first], y_test[test_first], batch_size=batch_size, verbose=0)
     model.predict(x_test[test_first], batch_size=batch_size, verbose=0)
     return time.perf_counter() - began
 
 
-def _reset_optimizer(optimizer: keras.optimizers.Optimizer) -> None:
+def reset_optimizer(optimizer: keras.optimizers.Optimizer) -> None:
     """Zero Adam's step counter and moments (inside a loss-scale wrapper too)."""
     inner = getattr(optimizer, "inner_optimizer", optimizer)
     for variable in inner.variables:

@@ -273,7 +273,7 @@ def tradeoff_train_inputs(wildcards):
 def tradeoff_train_settings(wildcards):
     """The settings of one configuration (its grid's epochs, if the grid sets them)."""
     keys = ("batch_size", "lr", "seeds", "test_repeats", "gzip_level", "tflite",
-            "cluster_init", "weights", "precise_bn", "feature_cache")
+            "cluster_init", "weights", "precise_bn", "feature_cache", "head_norm")
     settings = config["study_b"]
     run = TradeoffRun(wildcards.dataset, wildcards.split, wildcards.arch, wildcards.technique,
                       wildcards.device)
