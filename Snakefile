@@ -10,6 +10,7 @@ include: "workflow/rules/common.smk"
 
 
 validate_config(config, "config/config.schema.yaml")
+resolve_data_root(config, workflow.configfiles)
 check_study_a_config(config)
 
 

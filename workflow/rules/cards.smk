@@ -3,9 +3,9 @@ rule model_cards:
     input:
         unpack(model_card_inputs),
     output:
-        cards=directory("results/cards/{study}/runs"),
+        cards=directory(res("cards/{study}/runs")),
         index=report(
-            "results/cards/{study}/index.md",
+            res("cards/{study}/index.md"),
             caption="../report/model_cards.rst",
             category="Study {study}",
             subcategory="Model cards",
@@ -13,7 +13,7 @@ rule model_cards:
     wildcard_constraints:
         study="A|B",
     log:
-        "results/logs/cards/{study}.log",
+        res("logs/cards/{study}.log"),
     conda:
         "../../envs/reusebench.yaml"
     script:

@@ -1,5 +1,7 @@
 """Helpers of the workflow (config validation, input functions, target lists)."""
 
+import os
+import re
 import sys
 
 import jsonschema
@@ -21,6 +23,55 @@ def validate_config(config, schema):
               file=sys.stderr)
         sys.exit(2)
     validate(config, schema)
+
+
+DATA_ROOT_FIELD = "{data_root}"
+
+
+def resolve_data_root(config, configfiles):
+    """Replace "{data_root}" in every string of the config by config["data_root"]; a path
+    that then does not exist stops the workflow with one sentence naming it (exit 2)."""
+    named = []
+
+    def substitute(value, key):
+        if isinstance(value, dict):
+            return {name: substitute(item, f"{key}.{name}" if key else name)
+                    for name, item in value.items()}
+        if isinstance(value, list):
+            return [substitute(item, f"{key}[{index}]") for index, item in enumerate(value)]
+        if isinstance(value, str) and DATA_ROOT_FIELD in value:
+            named.append(key)
+            return value.replace(DATA_ROOT_FIELD, str(config["data_root"]))
+        return value
+
+    resolved = substitute({key: value for key, value in config.items() if key != "data_root"},
+                          "")
+    where = ", ".join(str(path) for path in configfiles) or "the config"
+    if named and not config.get("data_root"):
+        _config_error(f"{where} uses {DATA_ROOT_FIELD} (key {named[0]}) but data_root is not "
+                      "set: pass --config data_root=FOLDER (the folder of the real data).")
+    for key in named:
+        path = _value_at(resolved, key)
+        if not os.path.exists(path):
+            _config_error(f"Configuration key {key} names {path}, which does not exist under "
+                          f"data_root {config['data_root']} ({where}).")
+    config.update(resolved)
+
+
+def _value_at(tree, key):
+    for part in re.findall(r"[^.\[\]]+", key):
+        tree = tree[int(part)] if isinstance(tree, list) else tree[part]
+    return tree
+
+
+def _config_error(message):
+    print(f"Error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def res(path):
+    """``path`` inside this config's results folder (key results_dir)."""
+    return os.path.join(config["results_dir"], path)
 
 
 def check_study_a_config(config):
@@ -57,7 +108,7 @@ def study_a_used_datasets():
 
 
 def study_a_dataset_files():
-    return expand("results/data/{dataset}.npz", dataset=study_a_used_datasets())
+    return expand(res("data/{dataset}.npz"), dataset=study_a_used_datasets())
 
 
 def study_a_pretrained_checkpoint(wildcards):
@@ -65,7 +116,7 @@ def study_a_pretrained_checkpoint(wildcards):
     if wildcards.init != "pretrained":
         return []
     source = config["study_a"]["pretrain"]["source"]
-    return f"results/pretrained/{source}/{wildcards.arch}.pt"
+    return res(f"pretrained/{source}/{wildcards.arch}.pt")
 
 
 def study_a_training():
@@ -82,13 +133,13 @@ def study_a_pretrain_training():
 
 def study_a_seed_files(name):
     """One file per seed of study_a.seeds (rule train trains every seed in one job)."""
-    return expand("results/runs/A/{{dataset}}/{{arch}}/{{init}}/lr{{lr}}/s{seed}/{{device}}/"
-                  f"{name}", seed=config["study_a"]["seeds"])
+    return expand(res("runs/A/{{dataset}}/{{arch}}/{{init}}/lr{{lr}}/s{seed}/{{device}}/"
+                      f"{name}"), seed=config["study_a"]["seeds"])
 
 
 def study_a_run_dirs():
     settings = config["study_a"]
-    return expand("results/runs/A/{dataset}/{arch}/{init}/lr{lr}/s{seed}/{device}",
+    return expand(res("runs/A/{dataset}/{arch}/{init}/lr{lr}/s{seed}/{device}"),
                   dataset=settings["targets"], arch=settings["archs"], init=settings["inits"],
                   lr=settings["lrs"], seed=settings["seeds"], device=settings["devices"])
 
@@ -109,17 +160,17 @@ def gpu_model(wildcards):
 
 def study_a_outputs():
     targets = config["study_a"]["targets"]
-    tables = expand("results/tables/A/{table}.{ext}", ext=["csv", "md"],
+    tables = expand(res("tables/A/{table}.{ext}"), ext=["csv", "md"],
                     table=["table4_datasets", "table5_best_per_arch", "table5_over_seeds",
                            "eq11_check"])
-    per_dataset = expand("results/tables/A/per_dataset/{dataset}_metrics.{ext}", dataset=targets,
+    per_dataset = expand(res("tables/A/per_dataset/{dataset}_metrics.{ext}"), dataset=targets,
                          ext=["csv", "md"])
-    figures = expand("results/figures/A/{figure}_{dataset}.{ext}", dataset=targets,
+    figures = expand(res("figures/A/{figure}_{dataset}.{ext}"), dataset=targets,
                      figure=["fig4_convergence", "fig5_parallel_coordinates"],
                      ext=["png", "svg"])
-    interactive = expand("results/figures/A/fig5_parallel_coordinates_{dataset}.html",
+    interactive = expand(res("figures/A/fig5_parallel_coordinates_{dataset}.html"),
                          dataset=targets)
-    stability = expand("results/figures/A/fig6_stability.{ext}", ext=["png", "svg"])
+    stability = expand(res("figures/A/fig6_stability.{ext}"), ext=["png", "svg"])
     return [*tables, *per_dataset, *figures, *interactive, *stability]
 
 
@@ -128,7 +179,7 @@ def synthetic_datasets():
 
 
 def synthetic_curve_files():
-    return expand("results/curves/synthetic/{dataset}.csv", dataset=synthetic_datasets())
+    return expand(res("curves/synthetic/{dataset}.csv"), dataset=synthetic_datasets())
 
 
 def curve_files(wildcards):
@@ -150,7 +201,7 @@ def nasbench_source_file(wildcards):
     """The records file behind a NAS-Bench source name."""
     source = wildcards.source
     if source == "mini":
-        return "results/nasbench/mini/records.tfrecord"
+        return res("nasbench/mini/records.tfrecord")
     if source in config["nasbench"]["files"]:
         return config["nasbench"]["files"][source]
     if source in config["nasbench"]["downloads"]:
@@ -164,7 +215,7 @@ def nasbench_download_source(wildcards):
 
 
 def nasbench_outputs():
-    return expand("results/tables/nasbench/{source}/claims.md", source=nasbench_sources())
+    return expand(res("tables/nasbench/{source}/claims.md"), source=nasbench_sources())
 
 
 # ---------------------------------------------------------------- Study B
@@ -192,8 +243,8 @@ def tradeoff_seeds():
 
 
 def tradeoff_run_dir(run, seed):
-    return (f"results/runs/B/{run.dataset}/{run.split}/{run.arch}/{run.technique}/s{seed}/"
-            f"{run.device}")
+    return res(f"runs/B/{run.dataset}/{run.split}/{run.arch}/{run.technique}/s{seed}/"
+               f"{run.device}")
 
 
 def tradeoff_run_dirs():
@@ -203,8 +254,8 @@ def tradeoff_run_dirs():
 
 def tradeoff_seed_outputs(name):
     """The train rule's file ``name`` for every seed (the other wildcards kept)."""
-    return [f"results/runs/B/{{dataset}}/{{split}}/{{arch}}/{{technique}}/s{seed}/{{device}}/"
-            f"{name}" for seed in tradeoff_seeds()]
+    return [res(f"runs/B/{{dataset}}/{{split}}/{{arch}}/{{technique}}/s{seed}/{{device}}/"
+                f"{name}") for seed in tradeoff_seeds()]
 
 
 def tradeoff_summary_files():
@@ -226,7 +277,7 @@ def tradeoff_archs():
 
 
 def tradeoff_baseline_files():
-    return expand("results/tradeoff/baseline/{dataset}.json", dataset=tradeoff_datasets())
+    return expand(res("tradeoff/baseline/{dataset}.json"), dataset=tradeoff_datasets())
 
 
 def tradeoff_archive_name(wildcards):
@@ -258,9 +309,9 @@ def tradeoff_dataset_settings(wildcards):
 def tradeoff_train_inputs(wildcards):
     """Data set, pretrained backbone (weights: synthetic) and, for m2m, the donor model."""
     settings = config["study_b"]
-    inputs = {"data": f"results/tradeoff/data/{wildcards.dataset}.npz"}
+    inputs = {"data": res(f"tradeoff/data/{wildcards.dataset}.npz")}
     if settings["weights"] == "synthetic":
-        inputs["pretrained"] = f"results/tradeoff/pretrained/{wildcards.arch}.h5"
+        inputs["pretrained"] = res(f"tradeoff/pretrained/{wildcards.arch}.h5")
     if tradeoff_parse_technique(wildcards.technique).method == "m2m":
         run = TradeoffRun(wildcards.dataset, wildcards.split, wildcards.arch, wildcards.technique,
                   wildcards.device)
@@ -290,19 +341,19 @@ def tradeoff_outputs():
     """Every final Study B target: run table, Tables 1-7, Figs. 3-8."""
     if not tradeoff_runs():
         return []
-    tables = expand("results/tables/B/{table}.{ext}", ext=["csv", "md"],
+    tables = expand(res("tables/B/{table}.{ext}"), ext=["csv", "md"],
                     table=["table1_model_sizes", "table2_accuracy", "table3_split_times",
                            "table4_technique_times", "table7_clustering",
                            *[f"{table}_by_seed_mean" for table in TRADEOFF_SEED_TABLES]])
-    rankings = expand("results/tables/B/opscore_{dataset}{suffix}.{ext}",
+    rankings = expand(res("tables/B/opscore_{dataset}{suffix}.{ext}"),
                       dataset=tradeoff_datasets(), ext=["csv", "md"],
                       suffix=["", "_by_seed_mean"])
-    figures = expand("results/figures/B/{figure}.{ext}", ext=["png", "svg"],
+    figures = expand(res("figures/B/{figure}.{ext}"), ext=["png", "svg"],
                      figure=["fig3_accuracy_curves", "fig4_accuracy_by_technique",
                              "fig5_accuracy_vs_unfrozen", "fig8_accuracy_vs_clusters"])
-    bubbles = expand("results/figures/B/bubble_{dataset}.{ext}", dataset=tradeoff_datasets(),
+    bubbles = expand(res("figures/B/bubble_{dataset}.{ext}"), dataset=tradeoff_datasets(),
                      ext=["png", "svg"])
-    return ["results/tradeoff/runs.csv", *tables, *rankings, *figures, *bubbles]
+    return [res("tradeoff/runs.csv"), *tables, *rankings, *figures, *bubbles]
 
 
 # ---------------------------------------------------------------- Reuse (recommender, scorecard)
@@ -317,22 +368,22 @@ def study_category(wildcards):
 
 def reuse_outputs():
     settings = config["recommend"]
-    recommendations = expand("results/tables/reuse/{study}/recommend_{task}.{ext}",
+    recommendations = expand(res("tables/reuse/{study}/recommend_{task}.{ext}"),
                              study=settings["studies"], task=settings["tasks"],
                              ext=["csv", "md"])
-    return [*recommendations, "results/tables/reuse/scorecard.csv",
-            "results/tables/reuse/scorecard.md"]
+    return [*recommendations, res("tables/reuse/scorecard.csv"),
+            res("tables/reuse/scorecard.md")]
 
 
 def scorecard_inputs(wildcards):
     """Tables the scorecard reads; Study B's only where the config has Study B runs."""
-    inputs = {"eq11": "results/tables/A/eq11_check.csv",
-              "nasbench": expand("results/tables/nasbench/{source}/claims.csv",
+    inputs = {"eq11": res("tables/A/eq11_check.csv"),
+              "nasbench": expand(res("tables/nasbench/{source}/claims.csv"),
                                  source=nasbench_sources()),
               "baselines": []}
     if tradeoff_runs():
-        inputs["runs"] = "results/tradeoff/runs.csv"
-        inputs["model_sizes"] = "results/tables/B/table1_model_sizes.csv"
+        inputs["runs"] = res("tradeoff/runs.csv")
+        inputs["model_sizes"] = res("tables/B/table1_model_sizes.csv")
         inputs["baselines"] = tradeoff_baseline_files()
     return inputs
 
@@ -343,7 +394,7 @@ def scorecard_inputs(wildcards):
 def model_card_inputs(wildcards):
     """A study's run folders (curves, provenance or summary, checkpoint) and metric tables."""
     study = wildcards.study
-    inputs = {table: f"results/metrics/{study}/{table}.parquet"
+    inputs = {table: res(f"metrics/{study}/{table}.parquet")
               for table in ("metrics", "pairs", "unpaired")}
     if study == "A":
         run_dirs = study_a_run_dirs()
@@ -352,7 +403,7 @@ def model_card_inputs(wildcards):
     else:
         run_dirs = tradeoff_run_dirs()
         inputs["records"] = [f"{run_dir}/summary.json" for run_dir in run_dirs]
-        inputs["runs"] = "results/tradeoff/runs.csv"
+        inputs["runs"] = res("tradeoff/runs.csv")
     inputs["curves"] = [f"{run_dir}/curves.csv" for run_dir in run_dirs]
     return inputs
 
@@ -360,13 +411,13 @@ def model_card_inputs(wildcards):
 def model_card_outputs():
     """The card index of Study A, and of Study B where the config has Study B runs."""
     studies = ["A", "B"] if tradeoff_runs() else ["A"]
-    return expand("results/cards/{study}/index.md", study=studies)
+    return expand(res("cards/{study}/index.md"), study=studies)
 
 
 def all_outputs():
     studies = ["synthetic", "A", "B"]
-    metric_tables = expand("results/metrics/{study}/{table}.{ext}", study=studies,
+    metric_tables = expand(res("metrics/{study}/{table}.{ext}"), study=studies,
                            table=["metrics", "pairs", "unpaired"], ext=["csv", "parquet"])
-    summaries = expand("results/tables/{study}/metrics_summary.md", study=studies)
+    summaries = expand(res("tables/{study}/metrics_summary.md"), study=studies)
     return [*metric_tables, *summaries, *study_a_outputs(), *nasbench_outputs(),
             *tradeoff_outputs(), *reuse_outputs(), *model_card_outputs()]

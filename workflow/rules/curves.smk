@@ -1,11 +1,11 @@
 rule synthetic_curves:
     """A curve table with known structure, generated offline (one file per dataset)."""
     output:
-        "results/curves/synthetic/{dataset}.csv",
+        res("curves/synthetic/{dataset}.csv"),
     params:
         settings=config["synthetic_curves"],
     log:
-        "results/logs/synthetic_curves/{dataset}.log",
+        res("logs/synthetic_curves/{dataset}.log"),
     conda:
         "../../envs/reusebench.yaml"
     script:

@@ -5,7 +5,7 @@ rule a10_download:
     params:
         spec=study_a_dataset_spec,
     log:
-        "results/logs/data/download_{dataset}.log",
+        res("logs/data/download_{dataset}.log"),
     conda:
         "../../envs/reusebench.yaml"
     script:
@@ -17,11 +17,11 @@ rule dataset:
     input:
         study_a_dataset_folder,
     output:
-        "results/data/{dataset}.npz",
+        res("data/{dataset}.npz"),
     params:
         spec=study_a_dataset_spec,
     log:
-        "results/logs/data/{dataset}.log",
+        res("logs/data/{dataset}.log"),
     conda:
         "../../envs/reusebench.yaml"
     script:
@@ -34,14 +34,14 @@ rule table4:
         study_a_dataset_files(),
     output:
         csv=report(
-            "results/tables/A/table4_datasets.csv",
+            res("tables/A/table4_datasets.csv"),
             caption="../report/study_a_table4.rst",
             category="Study A",
             subcategory="Tables",
         ),
-        markdown="results/tables/A/table4_datasets.md",
+        markdown=res("tables/A/table4_datasets.md"),
     log:
-        "results/logs/data/table4.log",
+        res("logs/data/table4.log"),
     conda:
         "../../envs/reusebench.yaml"
     script:

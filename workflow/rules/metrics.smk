@@ -3,19 +3,19 @@ rule metrics:
     input:
         curve_files,
     output:
-        metrics_csv="results/metrics/{study}/metrics.csv",
-        metrics_parquet="results/metrics/{study}/metrics.parquet",
-        pairs_csv="results/metrics/{study}/pairs.csv",
-        pairs_parquet="results/metrics/{study}/pairs.parquet",
-        unpaired_csv="results/metrics/{study}/unpaired.csv",
-        unpaired_parquet="results/metrics/{study}/unpaired.parquet",
+        metrics_csv=res("metrics/{study}/metrics.csv"),
+        metrics_parquet=res("metrics/{study}/metrics.parquet"),
+        pairs_csv=res("metrics/{study}/pairs.csv"),
+        pairs_parquet=res("metrics/{study}/pairs.parquet"),
+        unpaired_csv=res("metrics/{study}/unpaired.csv"),
+        unpaired_parquet=res("metrics/{study}/unpaired.parquet"),
     params:
         delta=config["metrics"]["delta"],
         fit_points=config["metrics"]["fit_points"],
         diverge_factor=config["metrics"]["diverge_factor"],
         learn_margin=config["metrics"]["learn_margin"],
     log:
-        "results/logs/metrics/{study}.log",
+        res("logs/metrics/{study}.log"),
     conda:
         "../../envs/reusebench.yaml"
     script:

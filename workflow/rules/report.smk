@@ -1,17 +1,17 @@
 rule metrics_summary:
     """Markdown summary of a study's per-run metrics, shown in the Snakemake report."""
     input:
-        metrics="results/metrics/{study}/metrics.parquet",
-        pairs="results/metrics/{study}/pairs.parquet",
+        metrics=res("metrics/{study}/metrics.parquet"),
+        pairs=res("metrics/{study}/pairs.parquet"),
     output:
         report(
-            "results/tables/{study}/metrics_summary.md",
+            res("tables/{study}/metrics_summary.md"),
             caption="../report/metrics_summary.rst",
             category=study_category,
             subcategory="Tables",
         ),
     log:
-        "results/logs/metrics_summary/{study}.log",
+        res("logs/metrics_summary/{study}.log"),
     conda:
         "../../envs/reusebench.yaml"
     script:
@@ -21,33 +21,33 @@ rule metrics_summary:
 rule study_a_tables:
     """Study A Table 5 (best M_er and D_unif per architecture), over seeds, and Eq. 11."""
     input:
-        "results/metrics/A/metrics.parquet",
+        res("metrics/A/metrics.parquet"),
     output:
         table5=report(
-            "results/tables/A/table5_best_per_arch.csv",
+            res("tables/A/table5_best_per_arch.csv"),
             caption="../report/study_a_table5.rst",
             category="Study A",
             subcategory="Tables",
         ),
-        table5_markdown="results/tables/A/table5_best_per_arch.md",
+        table5_markdown=res("tables/A/table5_best_per_arch.md"),
         table5_seeds=report(
-            "results/tables/A/table5_over_seeds.csv",
+            res("tables/A/table5_over_seeds.csv"),
             caption="../report/study_a_table5_seeds.rst",
             category="Study A",
             subcategory="Tables",
         ),
-        table5_seeds_markdown="results/tables/A/table5_over_seeds.md",
+        table5_seeds_markdown=res("tables/A/table5_over_seeds.md"),
         eq11=report(
-            "results/tables/A/eq11_check.csv",
+            res("tables/A/eq11_check.csv"),
             caption="../report/study_a_eq11.rst",
             category="Study A",
             subcategory="Tables",
         ),
-        eq11_markdown="results/tables/A/eq11_check.md",
+        eq11_markdown=res("tables/A/eq11_check.md"),
     params:
         eq11=config["study_a"]["eq11"],
     log:
-        "results/logs/report/study_a_tables.log",
+        res("logs/report/study_a_tables.log"),
     conda:
         "../../envs/reusebench.yaml"
     script:
@@ -57,17 +57,17 @@ rule study_a_tables:
 rule dataset_metrics_table:
     """Every metric of every configuration trained on one data set, sorted by M_er."""
     input:
-        "results/metrics/A/metrics.parquet",
+        res("metrics/A/metrics.parquet"),
     output:
         csv=report(
-            "results/tables/A/per_dataset/{dataset}_metrics.csv",
+            res("tables/A/per_dataset/{dataset}_metrics.csv"),
             caption="../report/study_a_dataset_metrics.rst",
             category="Study A",
             subcategory="Tables",
         ),
-        markdown="results/tables/A/per_dataset/{dataset}_metrics.md",
+        markdown=res("tables/A/per_dataset/{dataset}_metrics.md"),
     log:
-        "results/logs/report/metrics_{dataset}.log",
+        res("logs/report/metrics_{dataset}.log"),
     conda:
         "../../envs/reusebench.yaml"
     script:
@@ -78,17 +78,17 @@ rule convergence_figure:
     """Study A Fig. 4: measured test loss and the six fitted convergence predictions per run."""
     input:
         curves=study_a_curve_files(),
-        metrics="results/metrics/A/metrics.parquet",
+        metrics=res("metrics/A/metrics.parquet"),
     output:
         png=report(
-            "results/figures/A/fig4_convergence_{dataset}.png",
+            res("figures/A/fig4_convergence_{dataset}.png"),
             caption="../report/study_a_fig4.rst",
             category="Study A",
             subcategory="Figures",
         ),
-        svg="results/figures/A/fig4_convergence_{dataset}.svg",
+        svg=res("figures/A/fig4_convergence_{dataset}.svg"),
     log:
-        "results/logs/report/fig4_{dataset}.log",
+        res("logs/report/fig4_{dataset}.log"),
     conda:
         "../../envs/reusebench.yaml"
     script:
@@ -98,23 +98,23 @@ rule convergence_figure:
 rule parallel_coordinates:
     """Study A Fig. 5: parallel coordinates of one data set (static and interactive)."""
     input:
-        "results/metrics/A/metrics.parquet",
+        res("metrics/A/metrics.parquet"),
     output:
         png=report(
-            "results/figures/A/fig5_parallel_coordinates_{dataset}.png",
+            res("figures/A/fig5_parallel_coordinates_{dataset}.png"),
             caption="../report/study_a_fig5.rst",
             category="Study A",
             subcategory="Figures",
         ),
-        svg="results/figures/A/fig5_parallel_coordinates_{dataset}.svg",
+        svg=res("figures/A/fig5_parallel_coordinates_{dataset}.svg"),
         html=report(
-            "results/figures/A/fig5_parallel_coordinates_{dataset}.html",
+            res("figures/A/fig5_parallel_coordinates_{dataset}.html"),
             caption="../report/study_a_fig5_html.rst",
             category="Study A",
             subcategory="Figures",
         ),
     log:
-        "results/logs/report/fig5_{dataset}.log",
+        res("logs/report/fig5_{dataset}.log"),
     conda:
         "../../envs/reusebench.yaml"
     script:
@@ -124,17 +124,17 @@ rule parallel_coordinates:
 rule stability_figure:
     """Study A Fig. 6: M_stab per architecture, one panel per data set."""
     input:
-        "results/metrics/A/metrics.parquet",
+        res("metrics/A/metrics.parquet"),
     output:
         png=report(
-            "results/figures/A/fig6_stability.png",
+            res("figures/A/fig6_stability.png"),
             caption="../report/study_a_fig6.rst",
             category="Study A",
             subcategory="Figures",
         ),
-        svg="results/figures/A/fig6_stability.svg",
+        svg=res("figures/A/fig6_stability.svg"),
     log:
-        "results/logs/report/fig6.log",
+        res("logs/report/fig6.log"),
     conda:
         "../../envs/reusebench.yaml"
     script:

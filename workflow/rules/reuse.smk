@@ -1,12 +1,12 @@
 rule recommend:
     """Runs of a study ranked for one reuse task of Study A Table 1, with the reason per row."""
     input:
-        metrics="results/metrics/{study}/metrics.parquet",
-        pairs="results/metrics/{study}/pairs.parquet",
+        metrics=res("metrics/{study}/metrics.parquet"),
+        pairs=res("metrics/{study}/pairs.parquet"),
     output:
-        csv="results/tables/reuse/{study}/recommend_{task}.csv",
+        csv=res("tables/reuse/{study}/recommend_{task}.csv"),
         markdown=report(
-            "results/tables/reuse/{study}/recommend_{task}.md",
+            res("tables/reuse/{study}/recommend_{task}.md"),
             caption="../report/reuse_recommend.rst",
             category="Reuse",
             subcategory="Recommendations",
@@ -14,7 +14,7 @@ rule recommend:
     params:
         top=config["recommend"]["top"],
     log:
-        "results/logs/reuse/recommend_{study}_{task}.log",
+        res("logs/reuse/recommend_{study}_{task}.log"),
     conda:
         "../../envs/reusebench.yaml"
     script:
@@ -26,9 +26,9 @@ rule scorecard:
     input:
         unpack(scorecard_inputs),
     output:
-        csv="results/tables/reuse/scorecard.csv",
+        csv=res("tables/reuse/scorecard.csv"),
         markdown=report(
-            "results/tables/reuse/scorecard.md",
+            res("tables/reuse/scorecard.md"),
             caption="../report/reuse_scorecard.rst",
             category="Reuse",
             subcategory="Scorecard",
@@ -37,7 +37,7 @@ rule scorecard:
         scale=config["scale"],
         nasbench_sources=nasbench_sources(),
     log:
-        "results/logs/reuse/scorecard.log",
+        res("logs/reuse/scorecard.log"),
     conda:
         "../../envs/reusebench.yaml"
     script:

@@ -7,17 +7,17 @@ wildcard_constraints:
 rule pretrain:
     """The 'pretrained' init: an architecture trained from random weights on the source set."""
     input:
-        "results/data/{source}.npz",
+        res("data/{source}.npz"),
     output:
-        checkpoint="results/pretrained/{source}/{arch}.pt",
-        curves="results/pretrained/{source}/{arch}_curves.csv",
+        checkpoint=res("pretrained/{source}/{arch}.pt"),
+        curves=res("pretrained/{source}/{arch}_curves.csv"),
     params:
         settings=config["study_a"]["pretrain"],
         training=study_a_pretrain_training(),
     log:
-        "results/logs/pretrain/{source}/{arch}.log",
+        res("logs/pretrain/{source}/{arch}.log"),
     benchmark:
-        "results/benchmarks/pretrain/{source}/{arch}.tsv"
+        res("benchmarks/pretrain/{source}/{arch}.tsv")
     threads: 1
     conda:
         "../../envs/reusebench.yaml"
@@ -29,7 +29,7 @@ rule train:
     """One Study A configuration, all seeds in one job: per seed its own run folder with curves,
     provenance and checkpoint (paper A, Table 3)."""
     input:
-        data="results/data/{dataset}.npz",
+        data=res("data/{dataset}.npz"),
         pretrained=study_a_pretrained_checkpoint,
     output:
         curves=study_a_seed_files("curves.csv"),
@@ -38,9 +38,9 @@ rule train:
     params:
         training=study_a_training(),
     log:
-        "results/logs/train/A/{dataset}/{arch}/{init}/lr{lr}/{device}.log",
+        res("logs/train/A/{dataset}/{arch}/{init}/lr{lr}/{device}.log"),
     benchmark:
-        "results/benchmarks/train/A/{dataset}/{arch}/{init}/lr{lr}/{device}.tsv"
+        res("benchmarks/train/A/{dataset}/{arch}/{init}/lr{lr}/{device}.tsv")
     threads: 1
     resources:
         gpu=gpu_count,

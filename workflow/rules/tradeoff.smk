@@ -7,7 +7,7 @@ rule tradeoff_download:
     params:
         name=tradeoff_archive_name,
     log:
-        "results/logs/tradeoff/download_{archive}.log",
+        res("logs/tradeoff/download_{archive}.log"),
     conda:
         "../../envs/reusebench.yaml"
     script:
@@ -19,13 +19,13 @@ rule tradeoff_dataset:
     input:
         tradeoff_dataset_source,
     output:
-        "results/tradeoff/data/{dataset}.npz",
+        res("tradeoff/data/{dataset}.npz"),
     wildcard_constraints:
         dataset="[A-Za-z0-9_]+",
     params:
         settings=tradeoff_dataset_settings,
     log:
-        "results/logs/tradeoff/dataset_{dataset}.log",
+        res("logs/tradeoff/dataset_{dataset}.log"),
     conda:
         "../../envs/reusebench.yaml"
     script:
@@ -35,15 +35,15 @@ rule tradeoff_dataset:
 rule tradeoff_pretrain:
     """'Pretrained' backbone weights offline: the model trained on a synthetic source task."""
     output:
-        "results/tradeoff/pretrained/{arch}.h5",
+        res("tradeoff/pretrained/{arch}.h5"),
     wildcard_constraints:
         arch="[a-z0-9]+",
     params:
         settings=config["study_b"]["pretrain"],
     log:
-        "results/logs/tradeoff/pretrain_{arch}.log",
+        res("logs/tradeoff/pretrain_{arch}.log"),
     benchmark:
-        "results/benchmarks/tradeoff/pretrain_{arch}.tsv"
+        res("benchmarks/tradeoff/pretrain_{arch}.tsv")
     threads: 1
     conda:
         "../../envs/reusebench.yaml"
@@ -68,9 +68,9 @@ rule tradeoff_train:
     params:
         settings=tradeoff_train_settings,
     log:
-        "results/logs/tradeoff/train/{dataset}/{split}/{arch}/{technique}/{device}.log",
+        res("logs/tradeoff/train/{dataset}/{split}/{arch}/{technique}/{device}.log"),
     benchmark:
-        "results/benchmarks/tradeoff/train/{dataset}/{split}/{arch}/{technique}/{device}.tsv"
+        res("benchmarks/tradeoff/train/{dataset}/{split}/{arch}/{technique}/{device}.tsv")
     threads: 1
     resources:
         gpu=gpu_count,
@@ -84,13 +84,13 @@ rule tradeoff_train:
 rule tradeoff_baseline:
     """The random-prediction baseline of a data set (accuracy ≈ 1/classes)."""
     input:
-        "results/tradeoff/data/{dataset}.npz",
+        res("tradeoff/data/{dataset}.npz"),
     output:
-        "results/tradeoff/baseline/{dataset}.json",
+        res("tradeoff/baseline/{dataset}.json"),
     params:
         seed=config["study_b"]["seed"],
     log:
-        "results/logs/tradeoff/baseline_{dataset}.log",
+        res("logs/tradeoff/baseline_{dataset}.log"),
     conda:
         "../../envs/reusebench.yaml"
     script:
@@ -102,9 +102,9 @@ rule tradeoff_collect:
     input:
         tradeoff_summary_files(),
     output:
-        "results/tradeoff/runs.csv",
+        res("tradeoff/runs.csv"),
     log:
-        "results/logs/tradeoff/collect.log",
+        res("logs/tradeoff/collect.log"),
     conda:
         "../../envs/reusebench.yaml"
     script:
@@ -114,9 +114,9 @@ rule tradeoff_collect:
 rule tradeoff_model_sizes:
     """Table 1: sizes float32 vs float16, layer and parameter counts of the models used."""
     output:
-        csv="results/tables/B/table1_model_sizes.csv",
+        csv=res("tables/B/table1_model_sizes.csv"),
         markdown=report(
-            "results/tables/B/table1_model_sizes.md",
+            res("tables/B/table1_model_sizes.md"),
             caption="../report/tradeoff_table1.rst",
             category="Study B",
             subcategory="Tables",
@@ -125,7 +125,7 @@ rule tradeoff_model_sizes:
         archs=tradeoff_archs(),
         gzip_level=config["study_b"]["gzip_level"],
     log:
-        "results/logs/tradeoff/model_sizes.log",
+        res("logs/tradeoff/model_sizes.log"),
     threads: 1
     conda:
         "../../envs/reusebench.yaml"
@@ -136,67 +136,67 @@ rule tradeoff_model_sizes:
 rule tradeoff_tables:
     """Tables 2, 3, 4 and 7: accuracy scores, split times, technique times, clustering."""
     input:
-        runs="results/tradeoff/runs.csv",
+        runs=res("tradeoff/runs.csv"),
         baselines=tradeoff_baseline_files(),
     output:
-        accuracy_csv="results/tables/B/table2_accuracy.csv",
+        accuracy_csv=res("tables/B/table2_accuracy.csv"),
         accuracy=report(
-            "results/tables/B/table2_accuracy.md",
+            res("tables/B/table2_accuracy.md"),
             caption="../report/tradeoff_table2.rst",
             category="Study B",
             subcategory="Tables",
         ),
-        splits_csv="results/tables/B/table3_split_times.csv",
+        splits_csv=res("tables/B/table3_split_times.csv"),
         splits=report(
-            "results/tables/B/table3_split_times.md",
+            res("tables/B/table3_split_times.md"),
             caption="../report/tradeoff_table3.rst",
             category="Study B",
             subcategory="Tables",
         ),
-        techniques_csv="results/tables/B/table4_technique_times.csv",
+        techniques_csv=res("tables/B/table4_technique_times.csv"),
         techniques=report(
-            "results/tables/B/table4_technique_times.md",
+            res("tables/B/table4_technique_times.md"),
             caption="../report/tradeoff_table4.rst",
             category="Study B",
             subcategory="Tables",
         ),
-        clustering_csv="results/tables/B/table7_clustering.csv",
+        clustering_csv=res("tables/B/table7_clustering.csv"),
         clustering=report(
-            "results/tables/B/table7_clustering.md",
+            res("tables/B/table7_clustering.md"),
             caption="../report/tradeoff_table7.rst",
             category="Study B",
             subcategory="Tables",
         ),
-        accuracy_seeds_csv="results/tables/B/table2_accuracy_by_seed_mean.csv",
+        accuracy_seeds_csv=res("tables/B/table2_accuracy_by_seed_mean.csv"),
         accuracy_seeds=report(
-            "results/tables/B/table2_accuracy_by_seed_mean.md",
+            res("tables/B/table2_accuracy_by_seed_mean.md"),
             caption="../report/tradeoff_by_seed.rst",
             category="Study B",
             subcategory="Tables over seeds",
         ),
-        splits_seeds_csv="results/tables/B/table3_split_times_by_seed_mean.csv",
+        splits_seeds_csv=res("tables/B/table3_split_times_by_seed_mean.csv"),
         splits_seeds=report(
-            "results/tables/B/table3_split_times_by_seed_mean.md",
+            res("tables/B/table3_split_times_by_seed_mean.md"),
             caption="../report/tradeoff_by_seed.rst",
             category="Study B",
             subcategory="Tables over seeds",
         ),
-        techniques_seeds_csv="results/tables/B/table4_technique_times_by_seed_mean.csv",
+        techniques_seeds_csv=res("tables/B/table4_technique_times_by_seed_mean.csv"),
         techniques_seeds=report(
-            "results/tables/B/table4_technique_times_by_seed_mean.md",
+            res("tables/B/table4_technique_times_by_seed_mean.md"),
             caption="../report/tradeoff_by_seed.rst",
             category="Study B",
             subcategory="Tables over seeds",
         ),
-        clustering_seeds_csv="results/tables/B/table7_clustering_by_seed_mean.csv",
+        clustering_seeds_csv=res("tables/B/table7_clustering_by_seed_mean.csv"),
         clustering_seeds=report(
-            "results/tables/B/table7_clustering_by_seed_mean.md",
+            res("tables/B/table7_clustering_by_seed_mean.md"),
             caption="../report/tradeoff_by_seed.rst",
             category="Study B",
             subcategory="Tables over seeds",
         ),
     log:
-        "results/logs/tradeoff/tables.log",
+        res("logs/tradeoff/tables.log"),
     conda:
         "../../envs/reusebench.yaml"
     script:
@@ -206,18 +206,18 @@ rule tradeoff_tables:
 rule tradeoff_opscore:
     """Tables 5 and 6: OpScore ranking of one data set's runs with MIN and MAX rows."""
     input:
-        "results/tradeoff/runs.csv",
+        res("tradeoff/runs.csv"),
     output:
-        csv="results/tables/B/opscore_{dataset}.csv",
+        csv=res("tables/B/opscore_{dataset}.csv"),
         markdown=report(
-            "results/tables/B/opscore_{dataset}.md",
+            res("tables/B/opscore_{dataset}.md"),
             caption="../report/tradeoff_opscore.rst",
             category="Study B",
             subcategory="Tables",
         ),
-        seeds_csv="results/tables/B/opscore_{dataset}_by_seed_mean.csv",
+        seeds_csv=res("tables/B/opscore_{dataset}_by_seed_mean.csv"),
         seeds_markdown=report(
-            "results/tables/B/opscore_{dataset}_by_seed_mean.md",
+            res("tables/B/opscore_{dataset}_by_seed_mean.md"),
             caption="../report/tradeoff_by_seed.rst",
             category="Study B",
             subcategory="Tables over seeds",
@@ -225,7 +225,7 @@ rule tradeoff_opscore:
     wildcard_constraints:
         dataset="[A-Za-z0-9_]+(?<!_by_seed_mean)",
     log:
-        "results/logs/tradeoff/opscore_{dataset}.log",
+        res("logs/tradeoff/opscore_{dataset}.log"),
     conda:
         "../../envs/reusebench.yaml"
     script:
@@ -235,39 +235,39 @@ rule tradeoff_opscore:
 rule tradeoff_figures:
     """Figs. 3, 4, 5 and 8: accuracy curves, per technique, vs unfrozen layers, vs K."""
     input:
-        runs="results/tradeoff/runs.csv",
+        runs=res("tradeoff/runs.csv"),
         curves=tradeoff_curve_files(),
     output:
         curves=report(
-            "results/figures/B/fig3_accuracy_curves.png",
+            res("figures/B/fig3_accuracy_curves.png"),
             caption="../report/tradeoff_fig3.rst",
             category="Study B",
             subcategory="Figures",
         ),
-        curves_svg="results/figures/B/fig3_accuracy_curves.svg",
+        curves_svg=res("figures/B/fig3_accuracy_curves.svg"),
         techniques=report(
-            "results/figures/B/fig4_accuracy_by_technique.png",
+            res("figures/B/fig4_accuracy_by_technique.png"),
             caption="../report/tradeoff_fig4.rst",
             category="Study B",
             subcategory="Figures",
         ),
-        techniques_svg="results/figures/B/fig4_accuracy_by_technique.svg",
+        techniques_svg=res("figures/B/fig4_accuracy_by_technique.svg"),
         unfrozen=report(
-            "results/figures/B/fig5_accuracy_vs_unfrozen.png",
+            res("figures/B/fig5_accuracy_vs_unfrozen.png"),
             caption="../report/tradeoff_fig5.rst",
             category="Study B",
             subcategory="Figures",
         ),
-        unfrozen_svg="results/figures/B/fig5_accuracy_vs_unfrozen.svg",
+        unfrozen_svg=res("figures/B/fig5_accuracy_vs_unfrozen.svg"),
         clusters=report(
-            "results/figures/B/fig8_accuracy_vs_clusters.png",
+            res("figures/B/fig8_accuracy_vs_clusters.png"),
             caption="../report/tradeoff_fig8.rst",
             category="Study B",
             subcategory="Figures",
         ),
-        clusters_svg="results/figures/B/fig8_accuracy_vs_clusters.svg",
+        clusters_svg=res("figures/B/fig8_accuracy_vs_clusters.svg"),
     log:
-        "results/logs/tradeoff/figures.log",
+        res("logs/tradeoff/figures.log"),
     conda:
         "../../envs/reusebench.yaml"
     script:
@@ -277,17 +277,17 @@ rule tradeoff_figures:
 rule tradeoff_bubble:
     """Figs. 6 and 7: inference time vs accuracy, bubble area = size, Pareto front."""
     input:
-        "results/tradeoff/runs.csv",
+        res("tradeoff/runs.csv"),
     output:
         png=report(
-            "results/figures/B/bubble_{dataset}.png",
+            res("figures/B/bubble_{dataset}.png"),
             caption="../report/tradeoff_bubble.rst",
             category="Study B",
             subcategory="Figures",
         ),
-        svg="results/figures/B/bubble_{dataset}.svg",
+        svg=res("figures/B/bubble_{dataset}.svg"),
     log:
-        "results/logs/tradeoff/bubble_{dataset}.log",
+        res("logs/tradeoff/bubble_{dataset}.log"),
     conda:
         "../../envs/reusebench.yaml"
     script:
