@@ -4,7 +4,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import copy_workflow, snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
