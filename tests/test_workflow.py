@@ -149,3 +149,15 @@ def test_tiny_run_writes_a_model_card_for_every_trained_run(finished_run):
         assert (cards / study / "index.md").read_text().count("README.md](") == n_runs
         card = ModelCard.load(readmes[0])
         assert card.data.eval_results and (readmes[0].parent / "curves.png").is_file()
+
+
+def test_readme_config_override_is_typed_by_the_schema(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    result = snakemake(workdir, "--configfile", "tiny.yaml", "--config",
+                       "metrics={delta: 3}", "study_a={seeds: [0, 1]}", "--dry-run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    result = snakemake(workdir, "--configfile", "tiny.yaml", "--config",
+                       "metrics={delta: three}", "--dry-run")
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert result.returncode == 2 and len(errors) == 1
+    assert "'metrics.delta'" in errors[0] and "'three' is not of type 'integer'" in errors[0]

@@ -15,7 +15,9 @@ from reusebench.errors import InputError
 def validate_config(config, schema):
     """Validate and fill defaults; a bad key or value stops with one sentence naming it."""
     with open(schema) as stream:
-        validator = jsonschema.Draft202012Validator(yaml.safe_load(stream))
+        schema_tree = yaml.safe_load(stream)
+    config.update(typed_strings(config, schema_tree, schema_tree))
+    validator = jsonschema.Draft202012Validator(schema_tree)
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is not None:
         key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
@@ -23,6 +25,33 @@ def validate_config(config, schema):
               file=sys.stderr)
         sys.exit(2)
     validate(config, schema)
+
+
+def typed_strings(value, node, root):
+    """``value`` with each string read as YAML where the schema wants no string there.
+
+    ``--config metrics='{delta: 3}'`` hands the nested 3 over as the string '3'; the schema
+    says delta is an integer, so it becomes 3. A string the schema allows stays a string.
+    """
+    while isinstance(node, dict) and "$ref" in node:
+        node = root["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+    node = node if isinstance(node, dict) else {}
+    if isinstance(value, dict):
+        properties = node.get("properties", {})
+        extra = node.get("additionalProperties", {})
+        return {key: typed_strings(item, properties.get(key, extra), root)
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [typed_strings(item, node.get("items", {}), root) for item in value]
+    wanted = node.get("type")
+    wanted = [wanted] if isinstance(wanted, str) else wanted or []
+    if isinstance(value, str) and wanted and "string" not in wanted:
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        return typed_strings(parsed, node, root) if not isinstance(parsed, str) else value
+    return value
 
 
 DATA_ROOT_FIELD = "{data_root}"
