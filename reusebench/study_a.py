@@ -2,14 +2,20 @@
 
 Table 5 and its aggregate over seeds leave out runs flagged diverged or not learning
 (:func:`reusebench.metrics.flagged`) and count them; the per-data-set tables keep every
-run, one row each, with its flags.
+run, one row each, with its flags. Eq. 11 compares two data sets named in the config, or
+two listed with easy and hard left ``auto``: the one of higher measured contrast CV is easy
+(:func:`resolve_eq11`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
+from reusebench.errors import InputError
 from reusebench.evidence import compare_paired, not_run, seed_summary
 from reusebench.metrics import flagged
 
@@ -163,3 +169,68 @@ def _eq11_row(inequality: str, column: str, sign: str, per_seed: pd.DataFrame, e
             "easy": easy, "easy_value": easy_value, "hard": hard, "hard_value": hard_value,
             "n": evidence.n, "interval": evidence.interval_text(), "verdict": evidence.verdict,
             "reason": reason}
+
+
+# ---------------------------------------------------------------- which data set is easy
+
+EQ11_AUTO = "auto"
+EQ11_SIDES = ("easy", "hard")
+
+
+def eq11_names(eq11: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(config key, data set name) of the two data sets ``study_a.eq11`` compares.
+
+    Either ``easy`` and ``hard`` name them, or both are ``auto`` and ``datasets`` lists the
+    two, ordered later by contrast (:func:`easy_and_hard_by_contrast`).
+    """
+    sides = [eq11.get(side) for side in EQ11_SIDES]
+    datasets = eq11.get("datasets")
+    if EQ11_AUTO not in sides:
+        if None in sides or datasets is not None:
+            raise InputError("Configuration key study_a.eq11 needs easy and hard naming two "
+                             "data sets, or both auto with datasets listing the two, got "
+                             f"{dict(eq11)!r}.")
+        return [(f"study_a.eq11.{side}", name) for side, name in zip(EQ11_SIDES, sides,
+                                                                      strict=True)]
+    if sides != [EQ11_AUTO, EQ11_AUTO]:
+        raise InputError(f"Configuration keys study_a.eq11.easy and hard must be both auto or "
+                         f"both data set names, got {sides[0]!r} and {sides[1]!r}.")
+    if (not isinstance(datasets, Sequence) or isinstance(datasets, str) or len(datasets) != 2
+            or datasets[0] == datasets[1]):
+        raise InputError("Configuration key study_a.eq11.datasets must list two different data "
+                         f"sets when easy and hard are auto, got {datasets!r}.")
+    return [(f"study_a.eq11.datasets[{index}]", name) for index, name in enumerate(datasets)]
+
+
+def easy_and_hard_by_contrast(table4: pd.DataFrame, names: Sequence[str]) -> tuple[str, str, str]:
+    """(easy, hard, reason): of two data sets, the one with the higher contrast CV is easy.
+
+    The CV is Table 4's ``cv`` column (Eq. 10, over each data set's training images as
+    built); the reason cites both values. A missing, non-finite or tied CV is an error.
+    """
+    cv = {name: _table4_cv(table4, name) for name in names}
+    first, second = names
+    if cv[first] == cv[second]:
+        raise InputError(f"Configuration key study_a.eq11.datasets lists {first} and {second}, "
+                         f"whose contrast CVs are equal ({cv[first]:.4g}); name easy and hard.")
+    easy, hard = (first, second) if cv[first] > cv[second] else (second, first)
+    reason = (f"easy = {easy} (contrast CV {cv[easy]:.3f}), hard = {hard} (CV {cv[hard]:.3f}): "
+              "the data set with the higher CV (Eq. 10, Table 4) is the easy one")
+    return easy, hard, reason
+
+
+def resolve_eq11(eq11: Mapping[str, Any], table4: pd.DataFrame) -> tuple[str, str, str]:
+    """(easy, hard, reason) for Eq. 11: as configured, or by contrast when both are auto."""
+    names = [name for _, name in eq11_names(eq11)]
+    if eq11.get("easy") == EQ11_AUTO:
+        return easy_and_hard_by_contrast(table4, names)
+    easy, hard = names
+    return easy, hard, f"easy = {easy}, hard = {hard} as configured (study_a.eq11)"
+
+
+def _table4_cv(table4: pd.DataFrame, name: str) -> float:
+    rows = table4.loc[table4["dataset"] == name, "cv"]
+    if len(rows) != 1 or not np.isfinite(rows.iloc[0]):
+        raise InputError(f"Table 4 needs one finite contrast CV for data set {name!r}, named by "
+                         f"study_a.eq11.datasets, and has {rows.tolist()}.")
+    return float(rows.iloc[0])

@@ -1,4 +1,5 @@
-"""Rule tradeoff_pretrain: backbone weights trained on a synthetic source task."""
+"""Rule tradeoff_pretrain: backbone weights trained on a synthetic source task or on a Study B
+data set's training split (input ``dataset``, when study_b.pretrain.source names one)."""
 
 from reusebench.tradeoff.experiment import PretrainSettings, pretrain_backbone
 from reusebench.workflow import logged
@@ -6,5 +7,6 @@ from reusebench.workflow import logged
 with logged(snakemake.log[0]) as log:
     settings = dict(snakemake.params.settings)
     device = settings.pop("device")
+    dataset = snakemake.input.get("dataset")
     pretrain_backbone(snakemake.wildcards.arch, PretrainSettings(**settings), snakemake.threads,
-                      snakemake.output[0], device=device, log=log.info)
+                      snakemake.output[0], device=device, log=log.info, dataset_path=dataset)

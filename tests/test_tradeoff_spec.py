@@ -130,3 +130,18 @@ def test_bad_seed_lists_are_one_sentence_naming_the_key(seeds):
     with pytest.raises(InputError, match=r"study_b\.seeds"):
         seeds_of({"seeds": seeds})
     assert seeds_of({}) == [0]
+
+
+@pytest.mark.parametrize("source, splits, fragment", [
+    ("nowhere", ["own"], "study_b.pretrain.source: unknown dataset 'nowhere'"),
+    ("mine", ["own", "70-30"], "split '70-30' would test on images the backbone was"),
+])
+def test_a_pretraining_source_must_be_known_and_keep_its_test_split_unseen(source, splits,
+                                                                           fragment):
+    section = {"m2m": M2M, "files": {"mine": "data/mine.npz"}, "pretrain": {"source": source},
+               "runs": [{"datasets": ["mine"], "splits": splits, "archs": ["vgg16"],
+                         "techniques": ["top1"]}]}
+    with pytest.raises(InputError, match=fragment):
+        expand_runs(section)
+    section["pretrain"]["source"], section["runs"][0]["splits"] = "mine", ["own"]
+    assert expand_runs(section) == [Run("mine", "own", "vgg16", "top1", "cpu")]

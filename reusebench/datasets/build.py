@@ -2,7 +2,10 @@
 
 An entry of ``study_a.datasets`` has a ``kind``: ``synthetic`` (generated from a contrast
 preset), ``folder`` (images/ and masks/ folders the user provides) or ``a10`` (a folder the
-``a10_download`` rule fills from the configured archive).
+``a10_download`` rule fills from the configured archive). Folder and a10 entries may cut every
+pair into tiles (``tile``, the remainder dropped), resize (``resize_to``) and keep a random
+subset (``n_images``, drawn with the entry's ``seed``); see
+:func:`reusebench.datasets.microscopy.load_folder`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from reusebench.datasets.microscopy import (
     require_folder,
 )
 from reusebench.errors import InputError
+from reusebench.study_a import eq11_names
 
 KINDS = ("synthetic", "folder", "a10")
 TABLE4_COLUMNS = ("dataset", "modality", "n_classes", "mpix", "cv", "n_images", "n_train",
@@ -32,7 +36,8 @@ def build_dataset(name: str, spec: Mapping[str, Any],
     """The data set ``name`` described by its config entry ``spec``.
 
     ``folder`` (images/ and masks/) overrides ``spec["path"]``: the a10 kind reads the folder
-    its download rule filled.
+    its download rule filled. For those two kinds ``tile`` and ``n_images`` (integers or None)
+    tile the pairs and keep a random subset of them; a synthetic entry has no ``tile``.
     """
     kind = spec.get("kind")
     if kind not in KINDS:
@@ -40,31 +45,56 @@ def build_dataset(name: str, spec: Mapping[str, Any],
                          f"{', '.join(KINDS)}.")
     n_classes = int(spec.get("n_classes", 2))
     seed = int(spec.get("seed", 0))
+    tile = optional_count(spec, name, "tile", minimum=1)
+    n_images = optional_count(spec, name, "n_images", minimum=2)
     if kind == "synthetic":
-        return preset_dataset(spec["preset"], name, int(spec["n_images"]),
-                              int(spec["image_size"]), seed, n_classes=n_classes)
+        if tile is not None:
+            raise InputError(f"study_a.datasets.{name}.tile is {tile}, but a synthetic data "
+                             "set is not tiled; remove it or set image_size.")
+        if n_images is None:
+            raise InputError(f"study_a.datasets.{name}.n_images is missing; a synthetic data "
+                             "set needs the number of images to generate.")
+        return preset_dataset(spec["preset"], name, n_images, int(spec["image_size"]), seed,
+                              n_classes=n_classes)
     images, masks = spec.get("images", "images"), spec.get("masks", "masks")
     folder = require_folder(folder if folder is not None else spec["path"], name, images, masks)
     return load_folder(folder / images, folder / masks, n_classes, name,
                        spec.get("modality", "microscopy"), seed=seed,
-                       resize_to=spec.get("resize_to"))
+                       resize_to=spec.get("resize_to"), tile=tile, n_images=n_images,
+                       key=f"study_a.datasets.{name}")
+
+
+def optional_count(spec: Mapping[str, Any], name: str, option: str, minimum: int) -> int | None:
+    """``spec[option]`` as an int of at least ``minimum``, or None when absent or null."""
+    value = spec.get(option)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InputError(f"study_a.datasets.{name}.{option} is {value!r}; give an integer of "
+                         f"at least {minimum}, or null.")
+    return value
 
 
 def check_dataset_names(datasets: Mapping[str, Any], targets: Sequence[str], source: str,
-                        eq11: Mapping[str, str], inits: Sequence[str]) -> None:
-    """Every data set the grid names must be a key of ``study_a.datasets``."""
+                        eq11: Mapping[str, Any], inits: Sequence[str]) -> None:
+    """Every data set the grid names must be a key of ``study_a.datasets``.
+
+    Eq. 11's data sets (``easy`` and ``hard``, or ``datasets`` when both are ``auto``, see
+    :func:`reusebench.study_a.eq11_names`) must also be training targets.
+    """
+    compared = eq11_names(eq11)
     named = [(f"study_a.targets[{index}]", name) for index, name in enumerate(targets)]
-    named += [(f"study_a.eq11.{side}", eq11[side]) for side in ("easy", "hard")]
+    named += compared
     if "pretrained" in inits:
         named.append(("study_a.pretrain.source", source))
     for key, name in named:
         if name not in datasets:
             raise InputError(f"Configuration key {key} names data set {name!r}, which is not "
                              f"a key of study_a.datasets ({', '.join(sorted(datasets))}).")
-    for side in ("easy", "hard"):
-        if eq11[side] not in targets:
-            raise InputError(f"Configuration key study_a.eq11.{side} names {eq11[side]!r}, "
-                             "which is not one of study_a.targets.")
+    for key, name in compared:
+        if name not in targets:
+            raise InputError(f"Configuration key {key} names {name!r}, which is not one of "
+                             "study_a.targets.")
 
 
 def table4(datasets: Sequence[SegmentationData]) -> pd.DataFrame:

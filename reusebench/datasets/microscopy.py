@@ -357,28 +357,73 @@ def _check_split(train_index: np.ndarray, test_index: np.ndarray, n_images: int,
 
 def load_folder(images_dir: str | Path, masks_dir: str | Path, n_classes: int, name: str,
                 modality: str, test_fraction: float = 0.2, seed: int = 0,
-                resize_to: int | None = None) -> SegmentationData:
+                resize_to: int | None = None, tile: int | None = None,
+                n_images: int | None = None, key: str | None = None) -> SegmentationData:
     """Image/mask pairs matched by file stem (TIFF or PNG, 8/16-bit, grey or RGB).
 
     Masks hold class indices, or {0, 255} when n_classes is 2 (255 becomes 1); RGB masks
-    use their first channel. Images must share one size unless ``resize_to`` is given,
-    which resizes every pair to resize_to × resize_to (bilinear images, nearest masks).
+    use their first channel. In order, per pair: ``tile`` cuts it into non-overlapping
+    tile × tile pieces from the top-left corner, each a sample of its own, and drops the
+    remainder (rows and columns past the last whole tile); ``resize_to`` resizes each sample
+    to resize_to × resize_to (bilinear images, nearest masks). Samples must share one size
+    unless resized. ``n_images`` then keeps a random subset of that many samples (sorted,
+    drawn with ``seed``) before the train/test split, also drawn with ``seed``; tiles of one
+    image may land on both sides of the split. ``key`` (such as ``study_a.datasets.x``)
+    prefixes the option names in error messages.
     """
     pairs = matched_pairs(Path(images_dir), Path(masks_dir))
-    images, masks = [], []
+    images, masks, sources = [], [], []
     for image_path, mask_path in pairs:
         image, mask = read_image(image_path), read_mask(mask_path, n_classes)
         if image.shape[:2] != mask.shape:
             raise InputError(f"Image {image_path} is {_size(image)} but its mask {mask_path} "
                              f"is {_size(mask)}.")
-        if resize_to is not None:
-            image, mask = resize_pair(image, mask, resize_to)
-        images.append(image)
-        masks.append(mask)
-    _check_same_layout(images, [image_path for image_path, _ in pairs])
-    train_index, test_index = split_indices(len(images), test_fraction, seed)
-    return SegmentationData(np.stack(images), np.stack(masks), n_classes, name, modality,
-                            train_index, test_index)
+        for image_part, mask_part in tile_pair(image, mask, tile, image_path, key):
+            if resize_to is not None:
+                image_part, mask_part = resize_pair(image_part, mask_part, resize_to)
+            images.append(image_part)
+            masks.append(mask_part)
+            sources.append(image_path)
+    _check_same_layout(images, sources)
+    keep = subset_indices(len(images), n_images, seed, key)
+    train_index, test_index = split_indices(len(keep), test_fraction, seed)
+    return SegmentationData(np.stack(images)[keep], np.stack(masks)[keep], n_classes, name,
+                            modality, train_index, test_index)
+
+
+def tile_pair(image: np.ndarray, mask: np.ndarray, tile: int | None, path: Path,
+              key: str | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Non-overlapping tile × tile pieces of an image and its mask, row by row.
+
+    The rows and columns past the last whole tile are dropped; ``tile`` None keeps the pair
+    whole. A tile larger than the image is an error naming ``path`` and the option.
+    """
+    if tile is None:
+        return [(image, mask)]
+    height, width = mask.shape
+    if tile > min(height, width):
+        raise InputError(f"{_option(key, 'tile')} is {tile}, larger than image {path} "
+                         f"({_size(mask)}); choose a tile of at most {min(height, width)}.")
+    return [(image[row:row + tile, column:column + tile], mask[row:row + tile,
+                                                                column:column + tile])
+            for row in range(0, height - tile + 1, tile)
+            for column in range(0, width - tile + 1, tile)]
+
+
+def subset_indices(n_samples: int, n_images: int | None, seed: int,
+                   key: str | None = None) -> np.ndarray:
+    """Sorted indices of ``n_images`` of the samples drawn at random with ``seed`` (None: all)."""
+    if n_images is None:
+        return np.arange(n_samples, dtype=np.int64)
+    if not 2 <= n_images <= n_samples:
+        raise InputError(f"{_option(key, 'n_images')} is {n_images}, but the folder gives "
+                         f"{n_samples} images (after tiling); choose 2 to {n_samples}.")
+    chosen = np.random.default_rng(seed).permutation(n_samples)[:n_images]
+    return np.sort(chosen).astype(np.int64)
+
+
+def _option(key: str | None, option: str) -> str:
+    return f"{key}.{option}" if key else option
 
 
 def matched_pairs(images_dir: Path, masks_dir: Path) -> list[tuple[Path, Path]]:

@@ -193,15 +193,37 @@ def subsample(data: dict, n_train: int | None, n_test: int | None, seed: int) ->
     return result
 
 
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
+
+
+def is_cifar_archive(name: str, source: str | Path) -> bool:
+    """True when ``source`` is read as the official CIFAR archive of ``name``, False when
+    as an npz: chosen by the file's name (``.tar.gz``/``.tgz`` or not), so a CIFAR data set
+    may also come as an npz (such as a subset of CIFAR-10)."""
+    if not Path(source).name.lower().endswith(ARCHIVE_SUFFIXES):
+        return False
+    if name not in CIFAR:
+        raise InputError(f"{source}: a .tar.gz file is read only as an official CIFAR archive "
+                         f"({', '.join(CIFAR)}), not as data set {name!r}; give an npz.")
+    return True
+
+
+def load_source(name: str, source: str | Path) -> dict:
+    """All images of the data set ``name`` from its file: a CIFAR archive or an npz."""
+    return read_cifar_archive(source, name) if is_cifar_archive(name, source) \
+        else load_npz_dataset(source)
+
+
 def prepare_dataset(name: str, settings: Mapping, source: str | Path | None) -> dict:
-    """The dataset ``name`` from its source: synthetic settings, a CIFAR archive or an npz."""
+    """The dataset ``name`` from its source: synthetic settings, a CIFAR archive or an npz
+    (by the file, :func:`is_cifar_archive`), capped at ``settings['limits']``."""
     if name in SYNTHETIC_CLASSES:
         synthetic = settings["synthetic"]
         return synthetic_dataset(name, synthetic["n_train"], synthetic["n_test"],
                                  synthetic["seed"], synthetic["image_size"])
     if source is None:
         raise InputError(f"dataset {name!r} needs a source file.")
-    data = read_cifar_archive(source, name) if name in CIFAR else load_npz_dataset(source)
+    data = load_source(name, source)
     limits = settings["limits"]
     return subsample(data, limits["n_train"], limits["n_test"], settings["seed"])
 

@@ -1,4 +1,4 @@
-"""One Study B run end to end, the synthetic pretraining, and the unmodified-model sizes.
+"""One Study B run end to end, the backbones' pretraining and the unmodified-model sizes.
 
 A run: load the dataset and its split, build the model with its technique, train, time a
 full inference pass over the test set, then save the deployable model (stripped of
@@ -35,7 +35,7 @@ from reusebench.datasets.cifar_like import make_cifar_like, split
 from reusebench.errors import InputError
 from reusebench.io import atomic_write, atomic_write_all
 from reusebench.tradeoff.backend import configure, gpu_peak_mb, keras, tf, versions
-from reusebench.tradeoff.data import load_npz_dataset
+from reusebench.tradeoff.data import load_npz_dataset, subsample
 from reusebench.tradeoff.measure import MB, model_size_table, saved_sizes, tflite_float16_size
 from reusebench.tradeoff.models import (
     backbone_of,
@@ -473,8 +473,15 @@ def _curve_table(run: Run, settings: RunSettings, epochs: pd.DataFrame,
     return validate_curves(table, source=f"run {run}")
 
 
+PRETRAIN_SYNTHETIC = "synthetic"
+
+
 @dataclass(frozen=True)
 class PretrainSettings:
+    """``study_b.pretrain`` less its device. ``source``: ``synthetic`` (the generator with
+    ``n_classes``, ``image_size`` and ``seed``) or a Study B data set's name (its training
+    split, at most ``n_train`` images drawn by ``seed``; its own classes and image size)."""
+
     n_classes: int
     n_train: int
     image_size: int
@@ -482,37 +489,87 @@ class PretrainSettings:
     batch_size: int
     lr: float
     seed: int
+    source: str = PRETRAIN_SYNTHETIC
+
+
+@dataclass(frozen=True)
+class PretrainImages:
+    """The uint8 images and labels a backbone is pretrained on, and what they are."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    n_classes: int
+    description: str
+
+
+def pretrain_images(settings: PretrainSettings,
+                    dataset_path: str | Path | None = None) -> PretrainImages:
+    """The pretraining images: synthetic, or the training split of the data set file
+    ``dataset_path`` (the npz of data set ``settings.source``); never its test split."""
+    if settings.source == PRETRAIN_SYNTHETIC:
+        source = make_cifar_like(settings.n_classes, settings.n_train, 0, settings.seed,
+                                 settings.image_size)
+        return PretrainImages(source["x_train"], source["y_train"], settings.n_classes,
+                              f"{settings.n_train} synthetic images of {settings.n_classes} "
+                              f"classes (seed {settings.seed})")
+    if dataset_path is None:
+        raise InputError(f"study_b.pretrain.source is {settings.source!r} but no data set file "
+                         "was given to pretrain on.")
+    return training_split(load_npz_dataset(dataset_path), settings.source, settings.n_train,
+                          settings.seed)
+
+
+def training_split(data: dict, name: str, n_train: int, seed: int) -> PretrainImages:
+    """At most ``n_train`` images of the training split of ``data``, drawn by ``seed``."""
+    part = subsample(data, n_train, None, seed)
+    n_classes = len(data["class_names"])
+    return PretrainImages(part["x_train"], part["y_train"], n_classes,
+                          f"{len(part['y_train'])} of the {len(data['y_train'])} training "
+                          f"images of {name} ({n_classes} classes; its test images unused)")
 
 
 def pretrain_backbone(arch: str, settings: PretrainSettings, threads: int,
-                      out_path: str | Path, device: str = "cpu", log: Log = print) -> dict:
-    """Train ``arch`` from scratch on a synthetic source task; save its backbone weights.
+                      out_path: str | Path, device: str = "cpu", log: Log = print,
+                      dataset_path: str | Path | None = None) -> dict:
+    """Train ``arch`` from scratch on a source task; save its backbone weights.
 
-    The source task is the synthetic CIFAR-like generator with its own seed and class count,
-    so its classes differ from the target sets'. Training ends with precise BatchNorm
-    statistics over the source images: a frozen backbone runs its BatchNorm layers on them.
-    The checkpoint (HDF5 weights of the backbone, no head) is what
-    ``keras.applications.<Model>(weights=path)`` loads.
+    ``settings.source``: ``synthetic`` (the CIFAR-like generator with its own seed and class
+    count, so its classes differ from the target sets') or a Study B data set, whose npz is
+    ``dataset_path``: then the backbone learns that set's training split with its labels
+    (never its test split). A target run on that set then measures a head re-learned on
+    features trained for the very same task and images, not transfer from another task:
+    ``top1`` is then close to training the whole model on the target, and the techniques'
+    differences are differences on a backbone that fits the target (offline, with no
+    ImageNet weights, the only way to real-image features). Only the set's own split keeps
+    its test images unseen: a ratio split (``50-50``) pools and re-splits, so its test part
+    holds training images the backbone has learned.
+
+    Training ends with precise BatchNorm statistics over the source images: a frozen
+    backbone runs its BatchNorm layers on them. The checkpoint (HDF5 weights of the
+    backbone, no head) is what ``keras.applications.<Model>(weights=path)`` loads.
     """
+    source = pretrain_images(settings, dataset_path)
     configure(threads, device)
     keras.utils.set_random_seed(settings.seed)
-    source = make_cifar_like(settings.n_classes, settings.n_train, 0, settings.seed,
-                             settings.image_size)
-    images = preprocess(arch, source["x_train"])
-    model = build_classifier(arch, settings.n_classes, tuple(images.shape[1:]), None)
+    images = preprocess(arch, source.images)
+    log(f"pretraining {arch} on {source.description}, {tuple(images.shape[1:])}, "
+        f"{settings.epochs} epochs")
+    model = build_classifier(arch, source.n_classes, tuple(images.shape[1:]), None)
     compile_model(model, settings.lr)
     began = time.perf_counter()
-    history = model.fit(images, source["y_train"], batch_size=settings.batch_size,
+    history = model.fit(images, source.labels, batch_size=settings.batch_size,
                         epochs=settings.epochs, shuffle=True, verbose=0)
     calibrated = precise_batchnorm(model, images, settings.batch_size)
     seconds = time.perf_counter() - began
     atomic_write(out_path, lambda tmp: backbone_of(model).save_weights(tmp))
-    summary = {"arch": arch, "seconds": seconds,
+    summary = {"arch": arch, **asdict(settings), "seconds": seconds,
+               "source_description": source.description,
+               "source_file": None if dataset_path is None else str(dataset_path),
+               "images_used": len(source.labels), "classes_used": source.n_classes,
                "train_loss": [float(value) for value in history.history["loss"]],
-               "train_accuracy": [float(value) for value in history.history["accuracy"]],
-               **asdict(settings)}
-    log(f"pretrained {arch} on {settings.n_train} synthetic images of {settings.n_classes} "
-        f"classes in {seconds:.1f} s ({calibrated} BatchNorm layers calibrated): {summary}")
+               "train_accuracy": [float(value) for value in history.history["accuracy"]]}
+    log(f"pretrained {arch} on {source.description} in {seconds:.1f} s ({calibrated} "
+        f"BatchNorm layers calibrated): {summary}")
     return summary
 
 

@@ -133,6 +133,7 @@ def expand_runs(section: Mapping) -> list[Run]:
         runs.update(Run(*values) for values in _product(grid))
     donors = {donor_run(run, section) for run in runs
               if parse_technique(run.technique).method == "m2m"}
+    _check_pretrain_source(section, runs | donors, known)
     seeds_of(section)
     for run in runs:
         run_epochs(section, run)
@@ -191,6 +192,22 @@ def _checked(parse, value: str, key: str):
         return parse(value)
     except InputError as error:
         raise InputError(f"{key}: {error}") from None
+
+
+def _check_pretrain_source(section: Mapping, runs: set[Run], known: tuple[str, ...]) -> None:
+    """A backbone pretrained on a data set's training split has seen those images: its runs
+    must test on that set's own test split (a ratio split would re-split the pool)."""
+    source = section.get("pretrain", {}).get("source", "synthetic")
+    if source == "synthetic":
+        return
+    if source not in known:
+        raise InputError(f"study_b.pretrain.source: unknown dataset {source!r}; known: "
+                         f"synthetic, {', '.join(known)}.")
+    for run in sorted(runs):
+        if run.dataset == source and run.split != OWN_SPLIT:
+            raise InputError(f"study_b.pretrain.source is {source!r}, so its runs must use "
+                             f"split {OWN_SPLIT!r}: split {run.split!r} would test on images "
+                             "the backbone was pretrained on.")
 
 
 def _check_donors(archs: Iterable[str], section: Mapping, key: str) -> None:

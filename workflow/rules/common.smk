@@ -335,6 +335,12 @@ def tradeoff_dataset_settings(wildcards):
     return {"limits": settings["limits"], "seed": settings["seed"]}
 
 
+def tradeoff_pretrain_inputs(wildcards):
+    """The data set the backbones are pretrained on (nothing for the synthetic source)."""
+    source = config["study_b"]["pretrain"]["source"]
+    return {} if source == "synthetic" else {"dataset": res(f"tradeoff/data/{source}.npz")}
+
+
 def tradeoff_train_inputs(wildcards):
     """Data set, pretrained backbone (weights: synthetic) and, for m2m, the donor model."""
     settings = config["study_b"]

@@ -33,7 +33,10 @@ rule tradeoff_dataset:
 
 
 rule tradeoff_pretrain:
-    """'Pretrained' backbone weights offline: the model trained on a synthetic source task."""
+    """'Pretrained' backbone weights offline: the model trained on a synthetic source task,
+    or on a Study B data set's training split (study_b.pretrain.source)."""
+    input:
+        unpack(tradeoff_pretrain_inputs),
     output:
         res("tradeoff/pretrained/{arch}.h5"),
     wildcard_constraints:
