@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from reusebench.errors import InputError
+from reusebench.io import check_output
 from reusebench.metrics import (
     DEFAULT_DELTA,
     DEFAULT_DIVERGE_FACTOR,
@@ -72,7 +73,8 @@ def _add_nasbench_parser(commands: argparse._SubParsersAction) -> None:
     nasbench.add_argument("files", nargs="+", metavar="FILE",
                           help="TFRecord (.tfrecord) or JSON export (.json) files")
     nasbench.add_argument("-o", "--out", required=True, metavar="OUT.parquet",
-                          help="the Parquet table to write")
+                          help="the table to write: .parquet (Parquet) or .csv (CSV), by "
+                               "suffix")
     nasbench.set_defaults(handler=_run_nasbench)
 
 
@@ -104,8 +106,8 @@ def _add_recommend_parser(commands: argparse._SubParsersAction) -> None:
     recommend.add_argument("--top", type=int, metavar="N",
                            help="show the first N ranked runs of each data set")
     recommend.add_argument("-o", "--out", metavar="OUT",
-                           help="write the table to OUT (.csv or .md); default: Markdown on "
-                                "stdout")
+                           help="write the table to OUT (.csv, .parquet or .md, by suffix); "
+                                "default: Markdown on stdout")
     recommend.set_defaults(handler=_run_recommend)
 
 
@@ -195,8 +197,11 @@ def _run_recommend(args: argparse.Namespace) -> int:
 
     if args.top is not None and args.top < 1:
         raise InputError(f"--top must be at least 1, not {args.top}.")
-    if args.out is not None and not args.out.endswith((".csv", ".md")):
-        raise InputError(f"{args.out}: a recommendation is written as .csv or .md.")
+    if args.out is not None:
+        if not args.out.endswith((".csv", ".parquet", ".md")):
+            raise InputError(f"{args.out}: a recommendation is written as .csv, .parquet or "
+                             ".md.")
+        check_output(args.out)
     task = task_of(args.task)
     pairs = read_table(args.pairs, "pairs table") if args.pairs else None
     candidates = candidate_table(task, read_table(args.metrics, "metrics table"), pairs,

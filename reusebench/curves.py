@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from reusebench.errors import InputError
-from reusebench.io import atomic_write
+from reusebench.io import check_table_path, write_table
 
 RUN_KEYS = ("study", "dataset", "arch", "init", "lr", "seed", "device")
 TEXT_KEYS = ("study", "dataset", "arch", "init", "device")
@@ -26,6 +26,8 @@ NUMERIC = ("lr", "seed", "epoch", *LOSSES, *MEASURED)
 # Optional numeric columns, checked when present: the constant-prediction loss of the run.
 OPTIONAL_NUMERIC = ("reference_loss",)
 COLUMNS = ("run_id", *REQUIRED, *MEASURED)
+# Seeds and epochs must stay below this: up to it a float holds every whole number exactly.
+WHOLE_LIMIT = 2.0**53
 
 
 def make_run_id(keys: pd.DataFrame) -> pd.Series:
@@ -75,24 +77,20 @@ def read_many(paths: Iterable[str | Path]) -> pd.DataFrame:
 
 def write_curves(curves: pd.DataFrame, path: str | Path) -> None:
     """Write a curve table as CSV or Parquet (by suffix), atomically."""
+    check_table_path(path)
     write_table(validate_curves(curves, source=str(path)), path)
-
-
-def write_table(table: pd.DataFrame, path: str | Path) -> None:
-    """Write any table as CSV or Parquet by the path's suffix, atomically."""
-    path = Path(path)
-    if path.suffix == ".parquet":
-        atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
-    elif path.suffix == ".csv":
-        atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
-    else:
-        raise InputError(f"{path}: an output table must end in .csv or .parquet.")
 
 
 def validate_curves(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     """Check a raw table against the contract and return it typed, with run_id and sorted.
 
-    Raises InputError naming the source, the run and the column of the first problem.
+    The contract on each run's epochs: whole numbers 1, 2, ..., EP in increasing order,
+    none repeated and none missing; a run that starts later (a resumed log) or skips an
+    epoch is rejected rather than renumbered, because every metric counts epochs from 1
+    (ep*, the stability window, T(M_er) = ep*/EP × time, the fits on the first N epochs).
+    Losses are numbers (not booleans, not text) and not negative; NaN and ±inf are kept
+    as a diverged epoch. Raises InputError naming the source, the run and the column of
+    the first problem.
     """
     if raw.empty:
         raise InputError(f"{source}: holds no curve rows.")
@@ -114,6 +112,7 @@ def validate_curves(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     else:
         curves["run_id"] = derived
     _check_epochs(curves, source)
+    _reject_negative_losses(curves, source)
     _check_nonempty_runs(curves, source)
     extra = [column for column in curves.columns if column not in COLUMNS]
     ordered = curves[[*COLUMNS, *extra]]
@@ -140,6 +139,7 @@ def _check_text_keys(curves: pd.DataFrame, source: str) -> None:
 def _coerce_numeric(curves: pd.DataFrame, labels: pd.Series, source: str) -> None:
     for column in (*NUMERIC, *(c for c in OPTIONAL_NUMERIC if c in curves.columns)):
         original = curves[column]
+        _reject_booleans(original, labels, source, column)
         numbers = pd.to_numeric(original, errors="coerce")
         bad = numbers.isna() & original.notna() & ~_is_nan_text(original)
         if bad.any():
@@ -154,15 +154,43 @@ def _coerce_numeric(curves: pd.DataFrame, labels: pd.Series, source: str) -> Non
             bad |= np.isfinite(values) & (values != np.round(values))
         if column == "epoch":
             bad |= values < 1
+        if column in ("seed", "epoch"):
+            bad |= np.abs(values) >= WHOLE_LIMIT
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             kind = "a positive whole number" if column == "epoch" else "a finite number"
             if column == "seed":
                 kind = "a whole number"
+            if column in ("seed", "epoch"):
+                kind += " below 2**53"
             raise InputError(f"{source}: run {labels.iloc[row]} has {float(values[row])!r} in "
                              f"column '{column}', which must be {kind}.")
     curves["seed"] = curves["seed"].astype("int64")
     curves["epoch"] = curves["epoch"].astype("int64")
+
+
+def _reject_booleans(values: pd.Series, labels: pd.Series, source: str, column: str) -> None:
+    """True/False is no number: pandas would read it as 1/0."""
+    if values.dtype.kind not in "bO":
+        return
+    is_bool = (pd.Series(True, index=values.index) if values.dtype.kind == "b"
+               else values.map(lambda value: isinstance(value, bool | np.bool_)))
+    if is_bool.any():
+        row = int(np.flatnonzero(is_bool.to_numpy())[0])
+        raise InputError(f"{source}: run {labels.iloc[row]} has the boolean "
+                         f"{values.iloc[row]} in column '{column}', which must be a number.")
+
+
+def _reject_negative_losses(curves: pd.DataFrame, source: str) -> None:
+    """A finite loss below zero is rejected (NaN and ±inf mark a diverged epoch)."""
+    for column in LOSSES:
+        values = curves[column].to_numpy()
+        negative = np.isfinite(values) & (values < 0)
+        if negative.any():
+            row = int(np.flatnonzero(negative)[0])
+            raise InputError(f"{source}: run {curves['run_id'].iloc[row]} has the negative loss "
+                             f"{float(values[row])!r} at epoch {curves['epoch'].iloc[row]} in "
+                             f"column '{column}', which must be zero or positive.")
 
 
 def _is_nan_text(values: pd.Series) -> pd.Series:
@@ -182,16 +210,38 @@ def _check_run_id_keys(curves: pd.DataFrame, source: str) -> None:
                          f"'{column}'.")
 
 
+def epoch_problem(epochs: Sequence[int] | np.ndarray) -> str | None:
+    """What is wrong with one run's epoch numbers (in file order), or None.
+
+    They must be 1, 2, ..., EP: none repeated, increasing, starting at 1, none missing.
+    """
+    epochs = np.asarray(epochs, dtype="int64")
+    values, counts = np.unique(epochs, return_counts=True)
+    if (counts > 1).any():
+        repeated = int(values[counts > 1][0])
+        return (f"epoch {repeated} is a duplicate: it appears {int(counts[counts > 1][0])} "
+                "times")
+    steps = np.diff(epochs)
+    if (steps <= 0).any():
+        return f"epochs do not increase at epoch {int(epochs[1:][steps <= 0][0])}"
+    if len(epochs) and epochs[0] != 1:
+        return f"epochs start at {int(epochs[0])}, not 1"
+    if (steps > 1).any():
+        return f"epoch {int(epochs[:-1][steps > 1][0]) + 1} is missing"
+    return None
+
+
 def _check_epochs(curves: pd.DataFrame, source: str) -> None:
-    step = curves.groupby("run_id", sort=False)["epoch"].diff()
-    bad = step.notna() & (step <= 0)
+    """Epochs 1..EP without repeats or gaps, per run (first bad run in file order)."""
+    by_run = curves.groupby("run_id", sort=False)["epoch"]
+    step = by_run.diff()
+    first = ~curves["run_id"].duplicated()
+    bad = (step.notna() & (step != 1)) | (first & (curves["epoch"] != 1))
     if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        run_id = curves["run_id"].iloc[row]
-        epoch = curves["epoch"].iloc[row]
-        problem = "a duplicate epoch" if step.iloc[row] == 0 else "epochs that do not increase"
-        raise InputError(f"{source}: run {run_id} has {problem} at epoch {epoch} in column "
-                         "'epoch'.")
+        run_id = curves["run_id"].iloc[int(np.flatnonzero(bad.to_numpy())[0])]
+        problem = epoch_problem(curves.loc[curves["run_id"] == run_id, "epoch"].to_numpy())
+        raise InputError(f"{source}: run {run_id}, column 'epoch': {problem} (epochs must "
+                         "run 1, 2, ..., EP without repeats or gaps).")
 
 
 def _check_nonempty_runs(curves: pd.DataFrame, source: str) -> None:

@@ -6,6 +6,13 @@ minima skip such epochs, while sums over epochs (M_stab, D_re, Delta(fit)) and
 the correlation D_unif are NaN when a non-finite loss falls inside what they sum,
 because skipping epochs would reward divergence.
 
+Every metric that can be NaN for a reason found in the curve has a status column saying
+why: ``m_stab_status``, ``d_re_status`` and ``d_unif_status`` read ``ok`` or the reason
+(e.g. "non-finite test loss at epoch 12", "fewer than two epochs", "a loss curve is
+constant"); ``fit_{model}_{N}_status`` reads ``ok``/``max_iter`` only when its Δ(fit) has a
+value, else why not (``too_short``, ``failed``, ``nonfinite_input``, or "non-finite test
+loss at epoch N" when the fit succeeded but a later epoch is not finite).
+
 Two flags mark runs whose metrics do not describe a trained model: ``diverged`` (a
 non-finite loss, or a test loss above ``diverge_factor`` × its first finite value or ×
 the constant-prediction loss) and ``not_learning`` (M_er not below ``1 − learn_margin``
@@ -128,6 +135,7 @@ def predictability(epoch: np.ndarray, test_loss: np.ndarray, valid: np.ndarray,
     The six fits are independent, so they run in threads (NumPy releases the GIL).
     """
     all_finite = ~(valid & ~np.isfinite(test_loss)).any(axis=1)
+    why_masked = nonfinite_reason(epoch, valid, test=test_loss)
     jobs = [(model, n_points) for n_points in fit_points for model in fit.MODELS]
     with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
         results = pool.map(lambda job: _one_fit(*job, epoch, test_loss, valid), jobs)
@@ -136,7 +144,9 @@ def predictability(epoch: np.ndarray, test_loss: np.ndarray, valid: np.ndarray,
             name = f"{model}_{n_points}"
             columns[f"delta_fit_{name}"] = np.where(all_finite, delta, np.nan)
             columns[f"fit_{name}_a"], columns[f"fit_{name}_b"] = result.a, result.b
-            columns[f"fit_{name}_status"] = result.status
+            columns[f"fit_{name}_status"] = np.where(
+                all_finite | ~np.isin(result.status, ("ok", "max_iter")), result.status,
+                why_masked).astype(object)
     table = pd.DataFrame(columns)
     deltas = table[[f"delta_fit_{model}_{n}" for model, n in jobs]]
     has_delta = deltas.notna().any(axis=1)
@@ -170,6 +180,46 @@ def _one_fit(model: str, n_points: int, epoch: np.ndarray, test_loss: np.ndarray
         predicted[~valid[rows]] = 0.0
         delta[rows] = predicted.sum(axis=1)
     return delta, fit.FitResult(a, b, status)
+
+
+def nonfinite_reason(epoch: np.ndarray, include: np.ndarray,
+                     train: np.ndarray | None = None,
+                     test: np.ndarray | None = None) -> np.ndarray:
+    """Per run, "non-finite {train|test} loss at epoch N" for the first included epoch
+    with a non-finite loss among those given ("" where there is none)."""
+    losses = [(name, values) for name, values in (("train", train), ("test", test))
+              if values is not None]
+    broken = np.zeros(include.shape, dtype=bool)
+    for _, values in losses:
+        broken |= include & ~np.isfinite(values)
+    position = first_position(broken)
+    reasons = np.full(len(include), "", dtype=object)
+    for run in np.flatnonzero(position >= 0):
+        at = position[run]
+        which = next(name for name, values in losses if not np.isfinite(values[run, at]))
+        reasons[run] = f"non-finite {which} loss at epoch {int(epoch[run, at])}"
+    return reasons
+
+
+def status_columns(epoch: np.ndarray, valid: np.ndarray, train_loss: np.ndarray,
+                   test_loss: np.ndarray, m_er: np.ndarray, ep_star: np.ndarray,
+                   d_unif: np.ndarray, delta: int = DEFAULT_DELTA) -> dict[str, np.ndarray]:
+    """``m_stab_status``, ``d_re_status``, ``d_unif_status``: ``ok`` or why the metric is NaN.
+
+    The reasons follow the NaN rules of :func:`stability`, :func:`representation` and
+    :func:`uniformity`, first reason first.
+    """
+    in_window = valid & (np.abs(epoch - ep_star[:, None]) <= delta)
+    both = nonfinite_reason(epoch, valid, train=train_loss, test=test_loss)
+    m_stab = np.where(~np.isfinite(m_er), "no finite test loss",
+                      nonfinite_reason(epoch, in_window, test=test_loss))
+    count = valid.sum(axis=1)
+    why_unif = np.where(both != "", both, np.where(count < 2, "fewer than two epochs", ""))
+    why_unif = np.where((why_unif == "") & np.isnan(d_unif), "a loss curve is constant",
+                        why_unif)
+    return {name: np.where(reason == "", "ok", reason).astype(object)
+            for name, reason in (("m_stab_status", m_stab), ("d_re_status", both),
+                                 ("d_unif_status", why_unif))}
 
 
 def first_position(mask: np.ndarray) -> np.ndarray:
@@ -314,6 +364,7 @@ def metrics_of_matrix(matrix: CurveMatrix, delta: int = DEFAULT_DELTA,
     m_er, star = model_error(test_loss, valid)
     ep_star = epoch_at(epoch, star)
     m_stab, window = stability(test_loss, epoch, valid, m_er, ep_star, delta)
+    d_unif = uniformity(train_loss, test_loss, valid)
     flags = run_flags(train_loss, test_loss, epoch, valid, m_er,
                       values.get(REFERENCE_COLUMN), diverge_factor, learn_margin)
     table = pd.DataFrame({
@@ -329,7 +380,8 @@ def metrics_of_matrix(matrix: CurveMatrix, delta: int = DEFAULT_DELTA,
         "stab_window": window,
         "t_m_er": speed(ep_star, n_epochs, values["epoch_seconds"], valid),
         "d_re": representation(train_loss, test_loss, valid),
-        "d_unif": uniformity(train_loss, test_loss, valid),
+        "d_unif": d_unif,
+        **status_columns(epoch, valid, train_loss, test_loss, m_er, ep_star, d_unif, delta),
         "gpu_max_mem_mb": masked_reduce(values["gpu_mem_max_mb"], valid, "max"),
         "gpu_avg_util_pct": masked_reduce(values["gpu_util_mean_pct"], valid, "mean"),
     })

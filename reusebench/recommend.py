@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from reusebench.errors import InputError
-from reusebench.io import atomic_write_all
+from reusebench.io import TABLE_SUFFIXES, atomic_write_all, table_writer
 from reusebench.markdown import format_value, markdown_table
 from reusebench.metrics import FLAG_COLUMNS
 
@@ -346,13 +346,13 @@ def recommendation_markdown(recommendation: Recommendation) -> str:
 
 
 def write_recommendation(recommendation: Recommendation, paths: list[str | Path]) -> None:
-    """Write the table as CSV and/or Markdown, by each path's suffix; all files or none."""
+    """Write the table as CSV, Parquet and/or Markdown, by each path's suffix; all or none."""
     writes = {}
     for path in map(Path, paths):
-        if path.suffix == ".csv":
-            writes[path] = lambda tmp: recommendation.table.to_csv(tmp, index=False)
-        elif path.suffix == ".md":
+        if path.suffix == ".md":
             writes[path] = lambda tmp: tmp.write_text(recommendation_markdown(recommendation))
+        elif path.suffix in TABLE_SUFFIXES:
+            writes[path] = table_writer(recommendation.table, path)
         else:
-            raise InputError(f"{path}: a recommendation is written as .csv or .md.")
+            raise InputError(f"{path}: a recommendation is written as .csv, .parquet or .md.")
     atomic_write_all(writes)

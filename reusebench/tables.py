@@ -10,7 +10,7 @@ import pandas as pd
 
 from reusebench.curves import curve_matrix, read_many, run_keys
 from reusebench.errors import InputError
-from reusebench.io import atomic_write_all
+from reusebench.io import atomic_write_all, check_output
 from reusebench.metrics import (
     DEFAULT_DELTA,
     DEFAULT_DIVERGE_FACTOR,
@@ -73,6 +73,7 @@ def compute_metric_files(curve_paths: Sequence[str | Path], out_dir: str | Path,
                          learn_margin: float = DEFAULT_LEARN_MARGIN) -> dict[str, pd.DataFrame]:
     """Read curve files, compute every metric, write the tables; returns the tables."""
     check_flag_settings(diverge_factor, learn_margin)
+    check_output(out_dir, folder=True)
     tables = metric_tables(read_many(curve_paths), delta, fit_points, diverge_factor,
                            learn_margin)
     write_metric_tables(tables, out_dir)

@@ -99,7 +99,7 @@ def test_an_epoch_tag_gives_the_epoch_of_every_value(tmp_path):
     points = []
     for epoch in range(3):
         for step in range(10 * epoch, 10 * epoch + 10, 5):
-            points += [("train_loss", 2.0 - epoch - step / 100, step), ("epoch", epoch, step)]
+            points += [("train_loss", 3.0 - epoch - step / 100, step), ("epoch", epoch, step)]
         points += [("val_loss", 1.5 - epoch / 2, 10 * epoch + 9), ("epoch", epoch, 10 * epoch + 9)]
     write_events(tmp_path / "version_0", points, new_style=True)
     out = tmp_path / "curves.csv"
@@ -107,7 +107,7 @@ def test_an_epoch_tag_gives_the_epoch_of_every_value(tmp_path):
     curves = read_curves(out)
     assert list(curves["epoch"]) == [1, 2, 3]
     np.testing.assert_allclose(curves["test_loss"], [1.5, 1.0, 0.5], rtol=1e-6)
-    np.testing.assert_allclose(curves["train_loss"], [1.975, 0.875, -0.225], rtol=1e-5)
+    np.testing.assert_allclose(curves["train_loss"], [2.975, 1.875, 0.775], rtol=1e-5)
     assert (curves["arch"] == "mlp").all() and (curves["lr"] == 0.01).all()
 
 

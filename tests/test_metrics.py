@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from reusebench.curves import validate_curves
+from reusebench.errors import InputError
 from reusebench.metrics import coefficient_of_variation, per_run_metrics
 
 SIX = [f"delta_fit_{m}_{n}" for n in (10, 15, 20) for m in ("pw", "exp")]
@@ -35,9 +36,11 @@ def test_ep_star_is_the_first_of_tied_minima(metrics_of):
     assert (row["m_er"], row["ep_star"]) == (0.2, 2)
 
 
-def test_ep_star_uses_the_recorded_epoch_numbers(metrics_of):
-    row = metrics_of([1.0, 0.8, 0.6], [0.7, 0.4, 0.5], epochs=[4, 12, 36])
-    assert row["ep_star"] == 12
+def test_sparse_epoch_numbers_are_rejected_not_used_as_positions(metrics_of):
+    # ep*, EP and the windows count epochs from 1, so a curve logged every few epochs has
+    # no well-defined metrics: it is refused (see validate_curves) rather than renumbered.
+    with pytest.raises(InputError, match="epochs start at 4, not 1"):
+        metrics_of([1.0, 0.8, 0.6], [0.7, 0.4, 0.5], epochs=[4, 12, 36])
 
 
 def test_stability_sums_the_excess_over_the_window(metrics_of):

@@ -161,7 +161,7 @@ def test_cli_writes_the_ranking_as_csv_and_markdown(tmp_path, capsys):
     (["--task", "transfer"], "needs the pairs table (--pairs)"),
     (["--task", "robustness", "--dataset", "cryo"], "Data set 'cryo' has no runs"),
     (["--task", "robustness", "--top", "0"], "--top must be at least 1"),
-    (["--task", "robustness", "-o", "OUT.json"], "written as .csv or .md"),
+    (["--task", "robustness", "-o", "OUT.json"], "written as .csv, .parquet or .md"),
 ])
 def test_cli_bad_input_is_one_sentence_exit_2_and_writes_nothing(tmp_path, capsys, args,
                                                                   message):

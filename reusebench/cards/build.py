@@ -22,7 +22,7 @@ from reusebench.cards.content import FIGURE, seed_spread, study_a_card, study_b_
 from reusebench.cards.render import card_text, curves_figure, figure_png, flag_label
 from reusebench.curves import read_curves
 from reusebench.errors import InputError
-from reusebench.io import atomic_write_all
+from reusebench.io import atomic_write_all, check_output
 from reusebench.markdown import format_value
 from reusebench.pairs import PAIR_COLUMNS, UNPAIRED_COLUMNS
 from reusebench.tradeoff.opscore import ranking
@@ -228,6 +228,8 @@ def write_run_card(run_dir: str | Path, metrics_path: str | Path | None = None,
     a Study B card ranks its OpScore against ``tradeoff/runs.csv`` there when it exists.
     Returns the README.md path.
     """
+    if out_dir is not None:
+        check_output(out_dir, folder=True)
     folder = read_run_folder(run_dir)
     tables = read_metric_tables(metrics_path or default_metrics_path(folder.path, folder.study))
     root = results_root(folder.path, folder.study)

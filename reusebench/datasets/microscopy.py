@@ -568,15 +568,35 @@ def fetch_a10(destination_dir: str | Path, url: str | None, sha256: str | None) 
 
 
 def unpack(archive: Path, target: Path) -> None:
-    """Extract a zip or tar archive into ``target`` (members may not escape it)."""
+    """Extract a zip or tar archive into ``target``; a member that would land outside it
+    (an absolute path, ``..``, or a link out) is an InputError naming the member."""
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as bundle:
-            bundle.extractall(target)  # zipfile drops ".." and absolute member paths
+            for name in bundle.namelist():
+                _check_member(archive, name, target)
+            bundle.extractall(target)
     elif tarfile.is_tarfile(archive):
         with tarfile.open(archive) as bundle:
-            bundle.extractall(target, filter="data")
+            for name in bundle.getnames():
+                _check_member(archive, name, target)
+            try:
+                bundle.extractall(target, filter="data")
+            except tarfile.FilterError as error:
+                member = error.tarinfo.name
+                raise InputError(f"{archive}: member {member!r} is not safe to extract "
+                                 f"({error}), so the archive is not unpacked.") from None
     else:
         raise InputError(f"{archive} is neither a zip nor a tar archive.")
+
+
+def _check_member(archive: Path, name: str, target: Path) -> None:
+    """InputError when the archive member ``name`` would land outside ``target``."""
+    root = target.resolve()
+    destination = (root / name).resolve()
+    if name.startswith(("/", "\\")) or ".." in Path(name.replace("\\", "/")).parts \
+            or not destination.is_relative_to(root):
+        raise InputError(f"{archive}: member {name!r} would be extracted outside {target}, so "
+                         "the archive is not unpacked.")
 
 
 def find_folder(root: Path, folder_name: str, archive: Path) -> Path:

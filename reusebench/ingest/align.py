@@ -13,7 +13,9 @@ Step → epoch:
   an unfinished epoch and left out).
 
 Several values in one epoch are averaged (per-batch losses → the epoch's mean loss);
-durations are summed. An epoch missing the train or the test loss is left out.
+durations are summed. An epoch missing the train or the test loss is left out. With an
+epoch tag, a second test loss in one epoch is a repeated epoch (a resumed or appended
+log: a Keras CSVLogger row written twice) and an InputError, never averaged.
 
 Epoch seconds: from the epoch-time tag when there is one, in ``time_unit`` seconds, or
 with ``auto`` in the unit (ms, s, min, h) that brings its median closest to the median
@@ -48,7 +50,8 @@ class Aligned:
 def align_run(run: RunLog, choice: TagChoice, time_unit: str = "auto") -> Aligned:
     train, test = run.series[choice.train], run.series[choice.test]
     if choice.epoch is not None:
-        epochs_of = _by_epoch_tag(run.series[choice.epoch], run)
+        epochs_of, shift = _by_epoch_tag(run.series[choice.epoch], run)
+        _reject_repeated_epochs(run, choice, epochs_of(test) - shift)
         rule = f"epoch tag {choice.epoch!r}"
     elif len(train) == len(test):
         ends = test.steps
@@ -88,7 +91,17 @@ def _by_epoch_tag(epoch_series: Series, run: RunLog):
         at = np.searchsorted(epoch_series.steps, series.steps, side="right") - 1
         return counter[np.clip(at, 0, None)].astype("int64") + shift
 
-    return epochs_of
+    return epochs_of, shift
+
+
+def _reject_repeated_epochs(run: RunLog, choice: TagChoice, logged_epochs: np.ndarray) -> None:
+    """InputError when the test loss has more than one value in an epoch of the counter."""
+    values, counts = np.unique(logged_epochs, return_counts=True)
+    if (counts > 1).any():
+        epoch, count = int(values[counts > 1][0]), int(counts[counts > 1][0])
+        raise InputError(f"{run.source}: run {run.name}, column {choice.epoch!r}: epoch {epoch} "
+                         f"appears {count} times with a test loss ({choice.test!r}): a repeated "
+                         "epoch, as a resumed or appended log writes, is not averaged.")
 
 
 def _by_order_or_bucket(ends: np.ndarray):

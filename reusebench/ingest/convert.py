@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reusebench.curves import RUN_KEYS, validate_curves, write_curves
+from reusebench.curves import RUN_KEYS, epoch_problem, validate_curves, write_curves
 from reusebench.errors import InputError
 from reusebench.ingest.align import TIME_UNITS, align_run
 from reusebench.ingest.csvlogs import CSV_FORMATS, read_csv_logs
@@ -23,9 +23,9 @@ from reusebench.ingest.events import find_event_files, is_event_file, read_event
 from reusebench.ingest.runkeys import KeyOptions, check_distinct, run_keys
 from reusebench.ingest.runlog import RunLog
 from reusebench.ingest.tags import choose_tags
+from reusebench.io import check_table_path
 
 FORMATS = ("auto", "tensorboard", *CSV_FORMATS)
-OUTPUT_SUFFIXES = (".csv", ".parquet")
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,8 @@ def ingest_logs(sources: Sequence[str | Path],
         aligned.append((choice, align_run(run, choice, options.time_unit)))
         keys.append(run_keys(run.name, run.stated_keys, options.keys))
     run_ids = check_distinct(keys, [run.source for run in runs])
+    for run, run_id, (_, done) in zip(runs, run_ids, aligned, strict=True):
+        _check_run_epochs(run, run_id, done.rows["epoch"].to_numpy())
     tables, report = [], []
     for run, run_id, run_key, (choice, done) in zip(runs, run_ids, keys, aligned, strict=True):
         tables.append(done.rows.assign(**{key: run_key[key] for key in RUN_KEYS}))
@@ -113,12 +115,20 @@ def ingest_logs(sources: Sequence[str | Path],
     return validate_curves(pd.concat(tables, ignore_index=True), source=source), report
 
 
+def _check_run_epochs(run: RunLog, run_id: str, epochs) -> None:
+    """InputError naming the log and run unless its aligned epochs are 1..EP without gaps."""
+    problem = epoch_problem(epochs)
+    if problem is not None:
+        raise InputError(f"{run.source}: run {run_id}, column 'epoch': {problem} (epochs must "
+                         "run 1, 2, ..., EP without gaps; an epoch needs both a train and a "
+                         "test loss).")
+
+
 def ingest_to_file(sources: Sequence[str | Path], out: str | Path,
                    options: IngestOptions = IngestOptions()) -> tuple[pd.DataFrame,
                                                                        list[IngestedRun]]:
     """Ingest and write the curve table to ``out`` (.csv or .parquet) atomically."""
-    if Path(out).suffix not in OUTPUT_SUFFIXES:
-        raise InputError(f"{out}: the curve table must end in .csv or .parquet.")
+    check_table_path(out)
     curves, report = ingest_logs(sources, options)
     write_curves(curves, out)
     return curves, report

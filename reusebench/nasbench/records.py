@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 
 from reusebench.errors import InputError
-from reusebench.io import atomic_write
+from reusebench.io import check_table_path, write_table
 from reusebench.nasbench import layout
 from reusebench.nasbench.cellhash import Helper, available_cpus, start_helper
 from reusebench.nasbench.cellkeys import (
@@ -388,14 +388,15 @@ def _frame(columns: dict, verified: bool) -> pd.DataFrame:
 
 
 def write_nasbench_table(table: pd.DataFrame, path: str | Path) -> None:
-    """Write the table as Parquet; the file appears whole or not at all."""
-    atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
+    """Write the table as Parquet or CSV (by suffix); the file appears whole or not at all."""
+    write_table(table, path)
 
 
 def convert_nasbench(paths: Iterable[str | Path], out: str | Path,
                      processes: int | None = None) -> tuple[int, int, int]:
     """Read record files into one Parquet table; returns (rows, cells, hash mismatches).
-    ``processes`` as in ``read_nasbench``."""
+    ``processes`` as in ``read_nasbench``. ``out`` is checked before anything is read."""
+    check_table_path(out)
     table = read_nasbench(paths, processes=processes)
     write_nasbench_table(table, out)
     mismatches = int((~table["hash_verified"]).sum())
