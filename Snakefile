@@ -12,6 +12,8 @@ include: "workflow/rules/common.smk"
 validate_config(config, "config/config.schema.yaml")
 resolve_data_root(config, workflow.configfiles)
 check_study_a_config(config)
+check_downloads(config)
+clear_killed_run_leftovers(workflow, config)
 
 
 include: "workflow/rules/data.smk"

@@ -5,13 +5,31 @@ from __future__ import annotations
 import hashlib
 import shutil
 import urllib.error
+import urllib.parse
 import urllib.request
+import warnings
 from pathlib import Path
 
 from reusebench.errors import InputError
 from reusebench.io import atomic_write
 
 CHUNK_BYTES = 1 << 20
+SKIP = "skip"  # sha256: skip downloads a file unchecked, with a warning
+SCHEMES = ("http", "https")
+
+
+def check_download(url: str, sha256: str | None, key: str,
+                   verified_otherwise: bool = False) -> None:
+    """A download a config names: http(s) only, and a SHA-256 to check it against, or an
+    explicit ``sha256: skip``, or a check of its own (``verified_otherwise``, such as a
+    NAS-Bench-101 record count). ``key`` is the config key shown in the sentence."""
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme not in SCHEMES:
+        raise InputError(f"{key}.url is {url!r}: only http and https downloads are allowed; "
+                         "put a local copy where the config expects it instead.")
+    if sha256 is None and not verified_otherwise:
+        raise InputError(f"{key}.sha256 is not set for {url}: give the file's SHA-256, or "
+                         f"sha256: {SKIP} to download it unchecked.")
 
 
 def sha256_of(path: str | Path) -> str:
@@ -36,6 +54,11 @@ def fetch(url: str, destination: str | Path, sha256: str | None = None,
     InputError telling where to put the file by hand.
     """
     destination = Path(destination)
+    check_download(url, sha256, "download", verified_otherwise=True)  # the scheme
+    if sha256 == SKIP:
+        warnings.warn(f"{url} is downloaded without a checksum (sha256: {SKIP}).",
+                      stacklevel=2)
+        sha256 = None
     if destination.is_file():
         verify(destination, sha256, md5=md5)
         return destination

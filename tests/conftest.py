@@ -161,3 +161,20 @@ def reader_paths(request, monkeypatch):
         for module in (cellhash, graph, layout, tfrecord):
             monkeypatch.setattr(module, "accel", None)
     return request.param
+
+
+@pytest.fixture
+def http_folder(tmp_path):
+    """A real HTTP server on localhost serving ``tmp_path``; yields its base URL."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()

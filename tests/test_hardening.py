@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import os
 import re
+import subprocess
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -17,6 +19,7 @@ import pytest
 from reusebench import cli
 from reusebench.curves import read_curves, validate_curves
 from reusebench.datasets.microscopy import unpack
+from reusebench.download import check_download, fetch
 from reusebench.errors import InputError
 from reusebench.io import atomic_write_all, output_problem
 from reusebench.metrics import per_run_metrics
@@ -310,3 +313,38 @@ def test_every_nan_metric_has_a_status_other_than_ok(make_run, make_curves):
         nan = table[metric].isna()
         assert (table.loc[nan, status] != "ok").all(), (metric, table[[metric, status]])
         assert (table.loc[~nan, status].isin(["ok", "max_iter"])).all(), metric
+
+
+def test_an_empty_tfrecord_is_one_sentence_and_exit_2(tmp_path):
+    empty = tmp_path / "empty.tfrecord"
+    empty.write_bytes(b"")
+    out = tmp_path / "records.parquet"
+    result = subprocess.run([sys.executable, "-m", "reusebench", "nasbench", str(empty), "-o",
+                             str(out)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert f"{empty} holds no NAS-Bench-101 record" in result.stderr
+    assert "Traceback" not in result.stderr and not out.exists()
+
+
+@pytest.mark.parametrize("url, sha256, verified, fragment", [
+    ("file:///etc/passwd", "a" * 64, False, "only http and https downloads are allowed"),
+    ("ftp://example.org/a.zip", "a" * 64, False, "only http and https downloads are allowed"),
+    ("https://example.org/a.zip", None, False, "x.sha256 is not set for https://example.org"),
+])
+def test_a_download_needs_http_and_a_checksum(url, sha256, verified, fragment):
+    with pytest.raises(InputError, match=fragment):
+        check_download(url, sha256, "x", verified)
+
+
+def test_a_download_with_a_checksum_skip_or_its_own_check_is_accepted():
+    check_download("https://example.org/a.zip", "a" * 64, "x")
+    check_download("https://example.org/a.zip", "skip", "x")
+    check_download("https://example.org/a.tfrecord", None, "x", verified_otherwise=True)
+
+
+def test_fetch_refuses_a_file_url_before_reading_it(tmp_path):
+    source = tmp_path / "source.bin"
+    source.write_bytes(b"data")
+    with pytest.raises(InputError, match="only http and https"):
+        fetch(source.as_uri(), tmp_path / "copy.bin", "a" * 64)
+    assert not (tmp_path / "copy.bin").exists()

@@ -416,7 +416,7 @@ def test_a10_source_invents_no_checksum():
 
 
 @pytest.mark.parametrize("kind", ["zip", "tar"])
-def test_fetch_a10_downloads_verifies_and_unpacks(tmp_path, kind):
+def test_fetch_a10_downloads_verifies_and_unpacks(tmp_path, kind, http_folder):
     make_folder(tmp_path / "packed" / "A10" / "data")
     archive = tmp_path / f"a10.{kind}"
     members = sorted((tmp_path / "packed").rglob("*"))
@@ -428,7 +428,8 @@ def test_fetch_a10_downloads_verifies_and_unpacks(tmp_path, kind):
         with tarfile.open(archive, "w:gz") as bundle:
             bundle.add(tmp_path / "packed" / "A10", arcname="A10")
     checksum = hashlib.sha256(archive.read_bytes()).hexdigest()
-    destination = microscopy.fetch_a10(tmp_path / "a10", archive.as_uri(), checksum)
+    destination = microscopy.fetch_a10(tmp_path / "a10", f"{http_folder}/{archive.name}",
+                                       checksum)
     assert sorted(p.name for p in (destination / "images").iterdir()) == [
         "p0.tif", "p1.tif", "p2.tif"]
     data = load_folder(destination / "images", destination / "masks", 2, "A10", "OF")
@@ -441,9 +442,9 @@ def test_fetch_a10_without_a_url_says_what_to_do(tmp_path):
         microscopy.fetch_a10(tmp_path / "a10", None, None)
 
 
-def test_fetch_a10_rejects_a_wrong_checksum(tmp_path):
+def test_fetch_a10_rejects_a_wrong_checksum(tmp_path, http_folder):
     archive = tmp_path / "a10.zip"
     with zipfile.ZipFile(archive, "w") as bundle:
         bundle.writestr("images/a.txt", "x")
     with pytest.raises(InputError, match="SHA-256"):
-        microscopy.fetch_a10(tmp_path / "a10", archive.as_uri(), "0" * 64)
+        microscopy.fetch_a10(tmp_path / "a10", f"{http_folder}/{archive.name}", "0" * 64)

@@ -374,6 +374,10 @@ def read_nasbench(paths: Iterable[str | Path], *, verify_hashes: bool = True,
     helper = start_helper() if verify_hashes and processes > 1 else None
     with helper or contextlib.nullcontext():
         parts = [_file_columns(path, verify_hashes, helper) for path in paths]
+    for path, part in zip(paths, parts, strict=True):
+        if len(part["epochs"]) == 0:
+            raise InputError(f"{path} holds no NAS-Bench-101 record (an empty or truncated "
+                             "file).")
     return _frame(_concat(parts), verify_hashes)
 
 

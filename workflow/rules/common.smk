@@ -10,7 +10,9 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from reusebench.datasets.build import check_dataset_names
+from reusebench.download import check_download
 from reusebench.errors import InputError
+from reusebench.recovery import clear_stale_leftovers
 
 def validate_config(config, schema):
     """Validate and fill defaults; a bad key or value stops with one sentence naming it."""
@@ -96,6 +98,33 @@ def _value_at(tree, key):
 def _config_error(message):
     print(f"Error: {message}", file=sys.stderr)
     sys.exit(2)
+
+
+def check_downloads(config):
+    """Every configured download: http(s), and a SHA-256 (or sha256: skip, or a NAS-Bench-101
+    record count); else one sentence naming the key and exit 2."""
+    entries = [(f"study_a.datasets.{name}", spec, False)
+               for name, spec in config["study_a"]["datasets"].items()
+               if spec.get("kind") == "a10" and spec.get("url")]
+    entries += [(f"nasbench.downloads.{name}", spec, spec.get("records") is not None)
+                for name, spec in config["nasbench"]["downloads"].items()]
+    for key, spec, verified in entries:
+        try:
+            check_download(spec["url"], spec.get("sha256"), key, verified)
+        except InputError as error:
+            _config_error(str(error))
+
+
+def clear_killed_run_leftovers(workflow, config):
+    """Locks and temp files a killed run left, removed when no other Snakemake process of
+    this machine runs here (so the same command reruns without --unlock)."""
+    if not workflow.is_main_process or "--unlock" in sys.argv:
+        return
+    removed = clear_stale_leftovers(".", config["results_dir"])
+    if removed:
+        print(f"Removed {len(removed)} leftovers of a killed run (stale locks in "
+              f".snakemake/locks, temp files of unfinished writes), e.g. {removed[0]}.",
+              file=sys.stderr)
 
 
 def res(path):
