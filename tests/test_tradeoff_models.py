@@ -194,11 +194,17 @@ def test_a_run_writes_valid_curves_summary_and_model(tmp_path):
     assert loaded.count_params() == summary["parameters"]
 
 
-def test_seeds_of_a_head_only_run_share_cached_features_that_match_the_full_model(tmp_path):
+def _two_seed_files(tmp_path):
+    """A small synth10 file and the output paths of seeds 3 and 5."""
     data_path = tmp_path / "synth10.npz"
     write_dataset(synthetic_dataset("synth10", 40, 20, seed=0, image_size=32), data_path)
     outputs = {name: [tmp_path / f"s{seed}" / f"run.{ext}" for seed in (3, 5)] for name, ext in
                (("curves", "csv"), ("summary", "json"), ("model", "h5"))}
+    return data_path, outputs
+
+
+def test_seeds_of_a_head_only_run_share_cached_features_that_match_the_full_model(tmp_path):
+    data_path, outputs = _two_seed_files(tmp_path)
     settings = RunSettings(epochs=2, batch_size=16, lr=1e-3, seed=0, tflite="none",
                            feature_cache=True, head_norm="l2")
     run = Run("synth10", "own", "efficientnetb0", "top1", "cpu")
@@ -233,10 +239,7 @@ def test_l2_head_norm_feeds_the_head_unit_rms_features_and_survives_the_fp16_cop
 
 
 def test_seeds_of_a_full_training_run_share_one_traced_model(tmp_path):
-    data_path = tmp_path / "synth10.npz"
-    write_dataset(synthetic_dataset("synth10", 40, 20, seed=0, image_size=32), data_path)
-    outputs = {name: [tmp_path / f"s{seed}" / f"run.{ext}" for seed in (3, 5)] for name, ext in
-               (("curves", "csv"), ("summary", "json"), ("model", "h5"))}
+    data_path, outputs = _two_seed_files(tmp_path)
     settings = RunSettings(epochs=1, batch_size=16, lr=1e-3, seed=0, tflite="none",
                            feature_cache=True, head_norm="l2")
     run = Run("synth10", "own", "efficientnetb0", "top10", "cpu")

@@ -1,7 +1,6 @@
 """Helpers of the workflow (config validation, input functions, target lists)."""
 
 import os
-import re
 import sys
 
 import jsonschema
@@ -23,9 +22,7 @@ def validate_config(config, schema):
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is not None:
         key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
-        print(f"Error: invalid configuration key '{key}' (see {schema}): {error.message}.",
-              file=sys.stderr)
-        sys.exit(2)
+        _config_error(f"invalid configuration key '{key}' (see {schema}): {error.message}.")
     validate(config, schema)
 
 
@@ -71,28 +68,22 @@ def resolve_data_root(config, configfiles):
         if isinstance(value, list):
             return [substitute(item, f"{key}[{index}]") for index, item in enumerate(value)]
         if isinstance(value, str) and DATA_ROOT_FIELD in value:
-            named.append(key)
-            return value.replace(DATA_ROOT_FIELD, str(config["data_root"]))
+            resolved = value.replace(DATA_ROOT_FIELD, str(config["data_root"]))
+            named.append((key, resolved))
+            return resolved
         return value
 
     resolved = substitute({key: value for key, value in config.items() if key != "data_root"},
                           "")
     where = ", ".join(str(path) for path in configfiles) or "the config"
     if named and not config.get("data_root"):
-        _config_error(f"{where} uses {DATA_ROOT_FIELD} (key {named[0]}) but data_root is not "
+        _config_error(f"{where} uses {DATA_ROOT_FIELD} (key {named[0][0]}) but data_root is not "
                       "set: pass --config data_root=FOLDER (the folder of the real data).")
-    for key in named:
-        path = _value_at(resolved, key)
+    for key, path in named:
         if not os.path.exists(path):
             _config_error(f"Configuration key {key} names {path}, which does not exist under "
                           f"data_root {config['data_root']} ({where}).")
     config.update(resolved)
-
-
-def _value_at(tree, key):
-    for part in re.findall(r"[^.\[\]]+", key):
-        tree = tree[int(part)] if isinstance(tree, list) else tree[part]
-    return tree
 
 
 def _config_error(message):
@@ -139,8 +130,7 @@ def check_study_a_config(config):
         check_dataset_names(settings["datasets"], settings["targets"],
                             settings["pretrain"]["source"], settings["eq11"], settings["inits"])
     except InputError as error:
-        print(f"Error: {error}", file=sys.stderr)
-        sys.exit(2)
+        _config_error(str(error))
 
 
 # ---------------------------------------------------------------- Study A
@@ -292,8 +282,7 @@ def tradeoff_runs():
     try:
         return tradeoff_expand_runs(config["study_b"])
     except InputError as error:
-        print(f"Error: invalid configuration: {error}", file=sys.stderr)
-        sys.exit(2)
+        _config_error(f"invalid configuration: {error}")
 
 
 def tradeoff_seeds():
