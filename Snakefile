@@ -3,16 +3,20 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
-
-
 include: "workflow/rules/common.smk"
+
+
+check_default_config("config/config.yaml")
+
+
+configfile: "config/config.yaml"
 
 
 validate_config(config, "config/config.schema.yaml")
 resolve_data_root(config, workflow.configfiles)
 check_study_a_config(config)
 check_downloads(config)
+check_config_devices(workflow, config)
 clear_killed_run_leftovers(workflow, config)
 
 

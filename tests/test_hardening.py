@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT, copy_workflow, snakemake
 
 from reusebench import cli
 from reusebench.curves import read_curves, validate_curves
@@ -348,3 +349,43 @@ def test_fetch_refuses_a_file_url_before_reading_it(tmp_path):
     with pytest.raises(InputError, match="only http and https"):
         fetch(source.as_uri(), tmp_path / "copy.bin", "a" * 64)
     assert not (tmp_path / "copy.bin").exists()
+
+
+@pytest.mark.parametrize(("content", "sentence"), [
+    (None, "Config file {path} does not exist."),
+    ("a: [1,\n", "Config file {path}, line 2, column 1: expected the node content, but found "
+                 "'<stream end>'."),
+    ("metrics:\n\tdelta: 1\n", "Config file {path}, line 2, column 1: a tab where YAML wants "
+                               "spaces (indent with spaces)."),
+    ("", "Config file {path} is empty: it needs keys such as study_a or metrics at the top "
+         "level."),
+    ("metrics:\n  delta: x\n", "Config file {path}: invalid configuration key 'metrics.delta' "
+                               "(see config/config.schema.yaml): 'x' is not of type "
+                               "'integer'."),
+])
+def test_check_config_names_the_file_the_line_and_the_problem(content, sentence, tmp_path,
+                                                             capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    path = tmp_path / "mine.yaml"
+    if content is not None:
+        path.write_text(content)
+    assert cli.main(["check-config", str(path)]) == 2
+    assert capsys.readouterr().err == f"reusebench: error: {sentence.format(path=path)}\n"
+
+
+def test_check_config_accepts_the_shipped_configs(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    files = ["config/config.yaml", "config/real.yaml", "config/paper.yaml"]
+    assert cli.main(["check-config", *files]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"{path}: ok" for path in files]
+
+
+def test_a_broken_default_config_stops_the_workflow_naming_file_and_line(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    default = workdir / "config" / "config.yaml"
+    default.write_text(default.read_text() + "study_a:\n\tepochs: 3\n")
+    result = snakemake(workdir, "--dry-run")
+    assert result.returncode == 2
+    assert "Error: Config file config/config.yaml, line " in result.stderr
+    assert "a tab where YAML wants spaces" in result.stderr
+    assert "Traceback" not in result.stderr and not (workdir / "results").exists()

@@ -1,5 +1,6 @@
 """A killed run: its stale locks and temp files go, and the same command finishes it."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -8,6 +9,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import psutil
 from conftest import copy_workflow
 
 from reusebench.recovery import clear_stale_leftovers, is_atomic_temp, stale_leftovers
@@ -50,35 +52,64 @@ def test_a_running_snakemake_keeps_its_locks(tmp_path):
         stand_in.wait()
 
 
-def _wait_for_training(workdir: Path, process: subprocess.Popen, seconds: float = 300) -> None:
-    """Until a Study A training job has logged an epoch (locks are held by then)."""
+def _wait_for(workdir: Path, process: subprocess.Popen, logs: str, text: str,
+              seconds: float = 600) -> None:
+    """Until a log matching ``logs`` under results/logs holds ``text``."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and process.poll() is None:
-        logs = list((workdir / "results" / "logs" / "train").rglob("*.log"))
-        if any("epoch 2/" in log.read_text(errors="replace") for log in logs):
+        if any(text in log.read_text(errors="replace")
+               for log in (workdir / "results" / "logs").glob(logs)):
             return
-        time.sleep(0.5)
-    raise AssertionError("no training epoch was logged before the deadline")
+        time.sleep(0.2)
+    raise AssertionError(f"no {logs} log held {text!r} before the deadline")
 
 
-def test_kill_9_then_the_same_command_finishes_with_an_uninterrupted_runs_numbers(
+def _job_running(process: subprocess.Popen, script: str, seconds: float = 600) -> psutil.Process:
+    """The first job process of Snakemake ``process`` seen running rule script ``script``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        for child in psutil.Process(process.pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if any(part.endswith(script) for part in child.cmdline()):
+                    return child
+        time.sleep(0.05)
+    raise AssertionError(f"no job ran {script} before the deadline")
+
+
+def test_kill_9_at_three_points_then_the_same_command_gives_an_uninterrupted_runs_numbers(
         tmp_path, finished_run):
     workdir = copy_workflow(tmp_path)
     command = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "tiny.yaml"]
-    first = subprocess.Popen(command, cwd=workdir, start_new_session=True,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait_for_training(workdir, first)
-    os.killpg(first.pid, signal.SIGKILL)
-    first.wait()
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen(command, cwd=workdir, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    # 1: all of Snakemake, while the pretrained init of Study A trains
+    run = start()
+    _wait_for(workdir, run, "pretrain/*/*.log", "epoch 1/")
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    assert list((workdir / ".snakemake" / "locks").glob("*.lock"))
+    # 2: one Study A training job alone; Snakemake stops by itself
+    run = start()
+    _job_running(run, ".train.py").kill()
+    assert run.wait(timeout=600) != 0
+    # 3: all of Snakemake, while a Study B job trains
+    run = start()
+    _job_running(run, ".tradeoff_train.py")
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
     assert list((workdir / ".snakemake" / "locks").glob("*.lock"))
     rerun = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=1200)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "leftovers of a killed run" in rerun.stderr
-    leftovers = [path for path in (workdir / "results").rglob(".*") if is_atomic_temp(path.name)]
+    leftovers = [path for path in (workdir / "results").rglob(".*")
+                 if is_atomic_temp(path.name) or path.name == ".finished"]
     assert not leftovers
-    columns = ["run_id", "m_er", "ep_star", "d_unif", "n_epochs"]
-    resumed = pd.read_csv(workdir / "results" / "metrics" / "A" / "metrics.csv")[columns]
-    whole = pd.read_csv(finished_run / "results" / "metrics" / "A" / "metrics.csv")[columns]
-    pd.testing.assert_frame_equal(resumed.sort_values("run_id").reset_index(drop=True),
-                                  whole.sort_values("run_id").reset_index(drop=True),
-                                  rtol=1e-6)
+    for study, columns in (("A", ["run_id", "m_er", "ep_star", "d_unif", "n_epochs"]),
+                           ("B", ["run_id", "m_er", "ep_star"])):
+        resumed, whole = (pd.read_csv(root / "results" / "metrics" / study / "metrics.csv")
+                          [columns].sort_values("run_id").reset_index(drop=True)
+                          for root in (workdir, finished_run))
+        pd.testing.assert_frame_equal(resumed, whole, rtol=1e-6)

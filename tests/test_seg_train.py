@@ -15,6 +15,7 @@ import torch
 
 from reusebench.curves import read_curves
 from reusebench.errors import InputError
+from reusebench.finished import remember_finished
 from reusebench.seg.models import ARCHS, build_model, is_head_key, load_pretrained
 from reusebench.seg.train import (
     METRICS,
@@ -439,3 +440,40 @@ def test_a_float16_checkpoint_loads_as_the_pretrained_init_of_a_float32_model(tm
     body = model.net.state_dict()["backbone.0.0.weight"]
     assert body.dtype == torch.float32
     assert torch.equal(body.half(), state["net.backbone.0.0.weight"])
+
+
+# ---------------------------------------------------------------- an interrupted job
+
+
+def test_seeds_a_killed_job_had_finished_are_kept_not_retrained(tmp_path):
+    data, run = tiny_data(), dict(arch="lraspp", lr=1e-3, init="random", device="cpu",
+                                  epochs=1, batch_size=2)
+    first, second = tmp_path / "s0", tmp_path / "s1"
+    first.mkdir()
+    second.write_text("a file where the second seed's folder should be")
+    with pytest.raises(InputError):  # the job dies in its second seed
+        train_seeds(data, [0, 1], [first, second], log=quiet, **run)
+    trained = (first / "checkpoint.pt").read_bytes()
+    for name in ("curves.csv", "provenance.json", "checkpoint.pt"):
+        (first / name).unlink()  # Snakemake deletes every output of the incomplete job
+    second.unlink()
+    second.mkdir()
+    lines: list[str] = []
+    train_seeds(data, [0, 1], [first, second], log=lines.append, **run)
+    assert lines[0] == "seed 0: finished before this job was interrupted; outputs kept"
+    assert (first / "checkpoint.pt").read_bytes() == trained
+    assert sum("epoch 1/1" in line for line in lines) == 1  # only seed 1 trained
+    assert not (first / ".finished").exists() and not (second / ".finished").exists()
+
+
+def test_kept_outputs_of_another_configuration_are_not_used(tmp_path):
+    data, run = tiny_data(), dict(arch="lraspp", init="random", device="cpu", epochs=1,
+                                  batch_size=2)
+    out = tmp_path / "s0"
+    out.mkdir()
+    train_run(data, lr=1e-3, seed=0, out_dir=out, log=quiet, **run)
+    remember_finished(out, ("curves.csv", "provenance.json", "checkpoint.pt"),
+                      {"other": "run"})
+    lines: list[str] = []
+    train_seeds(data, [0], [out], lr=1e-2, log=lines.append, **run)
+    assert any("epoch 1/1" in line for line in lines)

@@ -17,6 +17,7 @@ so far, written every ``resume_interval_s`` seconds, so a killed run resumes whe
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -37,8 +38,9 @@ import torch
 import torch.nn.functional as F
 
 from reusebench import nvml
-from reusebench.curves import validate_curves, write_curves
+from reusebench.curves import read_curves, validate_curves, write_curves
 from reusebench.errors import InputError
+from reusebench.finished import forget_finished, remember_finished, restore_finished
 from reusebench.io import atomic_write, atomic_write_all
 from reusebench.seg.models import (
     SegmentationNet,
@@ -52,6 +54,7 @@ INITS = ("random", "pretrained", "coco")
 METRICS = ("pixel_accuracy", "precision", "recall", "f1", "iou")
 REFERENCE_COLUMNS = ("reference_loss", "reference_iou", "reference_f1")
 RESUME_FILE = "resume.pt"
+RUN_OUTPUTS = ("curves.csv", "provenance.json", "checkpoint.pt")
 RESUME_INTERVAL_S = 300.0
 # RunConfig fields that change how a run is executed, not what it computes
 RUNTIME_FIELDS = ("num_threads", "nvml_rate_hz", "keep_optimizer_state", "resume_interval_s",
@@ -164,8 +167,27 @@ def train_seeds(data: SegmentationDataLike, seeds: list[int], out_dirs: list[str
     """
     if len(seeds) != len(out_dirs):
         raise InputError(f"{len(seeds)} seeds but {len(out_dirs)} output folders.")
-    return [train_run(data, seed=seed, out_dir=out_dir, **run)
-            for seed, out_dir in zip(seeds, out_dirs, strict=True)]
+    log, runs = run.get("log", print), []
+    job = {**{key: value for key, value in run.items() if key != "log"},
+           "data": data_fingerprint(data)}
+    for seed, out_dir in zip(seeds, out_dirs, strict=True):
+        identity = {**job, "seed": seed}
+        if restore_finished(out_dir, RUN_OUTPUTS, identity):
+            log(f"seed {seed}: finished before this job was interrupted; outputs kept")
+            runs.append(read_curves(Path(out_dir) / "curves.csv"))
+            continue
+        runs.append(train_run(data, seed=seed, out_dir=out_dir, **run))
+        remember_finished(out_dir, RUN_OUTPUTS, identity)
+    forget_finished(out_dirs)
+    return runs
+
+
+def data_fingerprint(data: SegmentationDataLike) -> str:
+    """A digest of the images, masks and splits a run trains and tests on."""
+    digest = hashlib.blake2b(data.name.encode(), digest_size=16)
+    for array in (data.images, data.masks, data.train_index, data.test_index):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
 
 
 def pretrain_run(source_data: SegmentationDataLike, arch: str, lr: float, seed: int,

@@ -3,54 +3,34 @@
 import os
 import sys
 
-import jsonschema
 import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from reusebench.configcheck import load_config_file, schema_problem, typed_strings
 from reusebench.datasets.build import check_dataset_names
+from reusebench.devices import check_devices, visible_gpu_names
 from reusebench.download import check_download
 from reusebench.errors import InputError
 from reusebench.recovery import clear_stale_leftovers
+
+def check_default_config(path):
+    """The workflow's own config file must parse; else one sentence naming file and line."""
+    try:
+        load_config_file(path)
+    except InputError as error:
+        _config_error(str(error))
+
 
 def validate_config(config, schema):
     """Validate and fill defaults; a bad key or value stops with one sentence naming it."""
     with open(schema) as stream:
         schema_tree = yaml.safe_load(stream)
     config.update(typed_strings(config, schema_tree, schema_tree))
-    validator = jsonschema.Draft202012Validator(schema_tree)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
-    if error is not None:
-        key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
-        _config_error(f"invalid configuration key '{key}' (see {schema}): {error.message}.")
+    problem = schema_problem(config, schema)
+    if problem is not None:
+        _config_error(problem)
     validate(config, schema)
-
-
-def typed_strings(value, node, root):
-    """``value`` with each string read as YAML where the schema wants no string there.
-
-    ``--config metrics='{delta: 3}'`` hands the nested 3 over as the string '3'; the schema
-    says delta is an integer, so it becomes 3. A string the schema allows stays a string.
-    """
-    while isinstance(node, dict) and "$ref" in node:
-        node = root["$defs"][node["$ref"].rsplit("/", 1)[-1]]
-    node = node if isinstance(node, dict) else {}
-    if isinstance(value, dict):
-        properties = node.get("properties", {})
-        extra = node.get("additionalProperties", {})
-        return {key: typed_strings(item, properties.get(key, extra), root)
-                for key, item in value.items()}
-    if isinstance(value, list):
-        return [typed_strings(item, node.get("items", {}), root) for item in value]
-    wanted = node.get("type")
-    wanted = [wanted] if isinstance(wanted, str) else wanted or []
-    if isinstance(value, str) and wanted and "string" not in wanted:
-        try:
-            parsed = yaml.safe_load(value)
-        except yaml.YAMLError:
-            return value
-        return typed_strings(parsed, node, root) if not isinstance(parsed, str) else value
-    return value
 
 
 DATA_ROOT_FIELD = "{data_root}"
@@ -104,6 +84,44 @@ def check_downloads(config):
             check_download(spec["url"], spec.get("sha256"), key, verified)
         except InputError as error:
             _config_error(str(error))
+
+
+def check_config_devices(workflow, config):
+    """Devices the config names must exist here when jobs run here (local executor, dry run
+    included); else one sentence and exit 2. Cluster runs check on the compute node."""
+    if not (workflow.is_main_process and config["check_devices"] and _runs_jobs_here()):
+        return
+    problem = check_devices(named_devices(config), visible_gpu_names())
+    if problem is not None:
+        _config_error(problem)
+
+
+def named_devices(config):
+    """(config key, device) for every device the config names."""
+    study_a, study_b = config["study_a"], config["study_b"]
+    named = [(f"study_a.devices[{i}]", device) for i, device in enumerate(study_a["devices"])]
+    named.append(("study_a.pretrain.device", study_a["pretrain"]["device"]))
+    named.append(("study_b.pretrain.device", study_b["pretrain"]["device"]))
+    named += [(f"study_b.runs[{i}].devices", device)
+              for i, grid in enumerate(study_b["runs"]) for device in grid["devices"]]
+    return named
+
+
+def _runs_jobs_here():
+    """False when the command line (profile included) submits jobs to a cluster executor."""
+    from contextlib import redirect_stderr
+    from io import StringIO
+
+    from snakemake.cli import parse_args
+
+    if "--unlock" in sys.argv:
+        return False
+    try:
+        with redirect_stderr(StringIO()):
+            _, args = parse_args(sys.argv[1:])
+    except (Exception, SystemExit):
+        return True
+    return getattr(args, "executor", None) in (None, "local", "dryrun", "touch")
 
 
 def clear_killed_run_leftovers(workflow, config):
