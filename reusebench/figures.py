@@ -11,14 +11,36 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from reusebench import fit
+from reusebench.metricdefs import BY_COLUMN, FIT_MODELS, fit_points_of, metric, paper_fit_column
 from reusebench.metrics import flagged
 
 FIT_STYLES = {"pw": "-", "exp": ":"}
-FIT_COLORS = {10: "tab:green", 15: "tab:orange", 20: "tab:red"}
-# Axes of the parallel-coordinate plot; True where the paper draws them on a log scale.
-PARALLEL_AXES = {"lr": True, "m_er": True, "m_stab": True, "t_m_er": False, "d_re": True,
-                 "d_unif": False, "delta_fit_pw_20": True, "gpu_max_mem_mb": False,
-                 "gpu_avg_util_pct": False}
+# Metric axes of the parallel-coordinate plot after lr (log scale); PAPER_FIT is the paper's
+# P(PW_20), or PW at the largest N in use. Labels and log scales come from the registry.
+PAPER_FIT = "paper_fit"
+PARALLEL_METRICS = ("m_er", "m_stab", "t_m_er", "d_re", "d_unif", PAPER_FIT, "gpu_max_mem_mb",
+                    "gpu_avg_util_pct")
+
+
+def fit_colors(fit_points: list[int] | tuple[int, ...]) -> dict[int, tuple]:
+    """One colour per fit point N, from green (smallest N) to red (largest)."""
+    ordered = sorted(fit_points)
+    spread = np.linspace(0.15, 0.9, len(ordered)) if len(ordered) > 1 else [0.5]
+    return {n: plt.cm.RdYlGn_r(position) for n, position in zip(ordered, spread, strict=True)}
+
+
+def parallel_axes(run_metrics: pd.DataFrame) -> list[tuple[str, bool, str]]:
+    """(column, log scale, label) of each parallel-coordinate axis, lr first."""
+    axes = [("lr", True, "lr")]
+    points = fit_points_of(run_metrics.columns)
+    for column in PARALLEL_METRICS:
+        if column == PAPER_FIT:
+            if not points:
+                continue
+            column = paper_fit_column(points)
+        definition = metric(column, points)
+        axes.append((column, definition.log_scale, definition.axis_label))
+    return axes
 
 
 def convergence_fits(curves: pd.DataFrame, run_metrics: pd.DataFrame,
@@ -29,6 +51,7 @@ def convergence_fits(curves: pd.DataFrame, run_metrics: pd.DataFrame,
     n_rows = math.ceil(len(runs) / n_columns)
     figure, axes = plt.subplots(n_rows, n_columns, figsize=(3.2 * n_columns, 2.6 * n_rows),
                                 squeeze=False, sharex=True)
+    colors = fit_colors(fit_points_of(run_metrics.columns))
     for axis, run in zip(axes.flat, runs.itertuples(index=False), strict=False):
         curve = curves[curves["run_id"] == run.run_id]
         epoch = curve["epoch"].to_numpy(dtype="float64")
@@ -39,9 +62,10 @@ def convergence_fits(curves: pd.DataFrame, run_metrics: pd.DataFrame,
             model, n_points = column.split("_")[1], int(column.split("_")[2])
             b = getattr(run, f"fit_{model}_{n_points}_b")
             predicted = fit.predict(model, np.array([value]), np.array([b]), epoch[None, :])[0]
-            axis.plot(epoch, predicted, FIT_STYLES[model], color=FIT_COLORS.get(n_points),
-                      linewidth=1, label=f"{model.upper()}_{n_points}")
-        axis.set_title(f"{run.arch} {run.init} lr={run.lr:g}\nmin Δ={run.delta_fit_min:.3g} "
+            axis.plot(epoch, predicted, FIT_STYLES[model], color=colors.get(n_points),
+                      linewidth=1, label=f"{FIT_MODELS[model][0]}_{n_points}")
+        axis.set_title(f"{run.arch} {run.init} lr={run.lr:g}\n"
+                       f"{BY_COLUMN['delta_fit_min'].symbol}={run.delta_fit_min:.3g} "
                        f"({run.delta_fit_best})", fontsize=8)
         axis.set_yscale("log")
         axis.tick_params(labelsize=7)
@@ -60,16 +84,16 @@ def convergence_fits(curves: pd.DataFrame, run_metrics: pd.DataFrame,
 def _parallel_values(run_metrics: pd.DataFrame) -> dict[str, tuple[np.ndarray, str]]:
     """Axis values (log10 where the paper uses a log scale) and their labels."""
     axes = {}
-    for column, log_scale in PARALLEL_AXES.items():
+    for column, log_scale, label in parallel_axes(run_metrics):
         if column not in run_metrics or run_metrics[column].notna().sum() == 0:
             continue
         values = run_metrics[column].to_numpy(dtype="float64")
         if log_scale:
             with np.errstate(divide="ignore", invalid="ignore"):
                 values = np.log10(np.where(values > 0, values, np.nan))
-            axes[column] = (values, f"log10 {column}")
+            axes[column] = (values, f"log10 {label}")
         else:
-            axes[column] = (values, column)
+            axes[column] = (values, label)
     for column in ("arch", "init"):
         codes, labels = pd.factorize(run_metrics[column], sort=True)
         axes[column] = (codes.astype("float64"), f"{column}: " + ", ".join(labels))
@@ -146,7 +170,24 @@ def stability_by_arch(run_metrics: pd.DataFrame) -> plt.Figure:
                        fontsize=9)
         axis.set_yscale("symlog", linthresh=1e-3)
     seeds = run_metrics["seed"].nunique() if "seed" in run_metrics.columns else 1
-    axes[0][0].set_ylabel(f"M_stab (mean ± std over {seeds} seed{'s' * (seeds > 1)})")
+    axes[0][0].set_ylabel(f"{BY_COLUMN['m_stab'].label}{window_text(run_metrics)}\n"
+                          f"(mean ± std over {seeds} seed{'s' * (seeds > 1)})")
     figure.tight_layout()
     return figure
 
+
+
+def window_text(run_metrics: pd.DataFrame) -> str:
+    """", δ = 5, window 11 epochs" (a range where runs differ); "" for a table without δ."""
+    if "stab_delta" not in run_metrics.columns or run_metrics["stab_delta"].isna().all():
+        return ""
+    text = f", δ = {_span(run_metrics['stab_delta'])}"
+    windows = run_metrics.get("stab_window", pd.Series(dtype="float64"))
+    if (windows > 0).any():
+        text += f", window {_span(windows[windows > 0])} epochs"
+    return text
+
+
+def _span(values: pd.Series) -> str:
+    low, high = int(values.min()), int(values.max())
+    return f"{low}" if low == high else f"{low}–{high}"

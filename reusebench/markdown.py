@@ -15,9 +15,9 @@ def format_value(value: object, digits: int = 4) -> str:
 
 
 def markdown_table(table: pd.DataFrame, digits: int = 4) -> str:
-    """A GitHub-flavoured Markdown table of every row and column."""
+    """A GitHub-flavoured Markdown table of every row and column (``|`` in a cell escaped)."""
     header = "| " + " | ".join(map(str, table.columns)) + " |"
     rule = "| " + " | ".join("---" for _ in table.columns) + " |"
-    rows = ["| " + " | ".join(format_value(value, digits) for value in row) + " |"
-            for row in table.itertuples(index=False)]
+    rows = ["| " + " | ".join(format_value(value, digits).replace("|", "\\|") for value in row)
+            + " |" for row in table.itertuples(index=False)]
     return "\n".join([header, rule, *rows]) + "\n"

@@ -18,6 +18,11 @@ non-finite loss, or a test loss above ``diverge_factor`` × its first finite val
 the constant-prediction loss) and ``not_learning`` (M_er not below ``1 − learn_margin``
 × a reference loss: the curve table's ``reference_loss``, else the first finite test
 loss). ``flag_reason`` says why in one sentence.
+
+Every column is registered in :mod:`reusebench.metricdefs`. ``definitions="authors"``
+computes the Study A authors' variants instead of the paper's equations (losses clipped to
+[0, 36], a 2δ-epoch stability window of |H_test − min H_train|, T(M_er) as the cumulative
+seconds at ep*); the flags always read the unclipped losses.
 """
 
 from __future__ import annotations
@@ -31,9 +36,17 @@ import pandas as pd
 
 from reusebench import fit
 from reusebench.curves import CurveMatrix, curve_matrix, run_keys
+from reusebench.metricdefs import (
+    AUTHORS,
+    AUTHORS_CLIP,
+    DEFAULT_DELTA,
+    DEFAULT_FIT_POINTS,
+    PAPER,
+    check_definitions,
+    check_delta,
+    check_fit_points,
+)
 
-DEFAULT_DELTA = 5
-DEFAULT_FIT_POINTS = (10, 15, 20)
 DEFAULT_DIVERGE_FACTOR = 10.0
 DEFAULT_LEARN_MARGIN = 0.15
 REFERENCE_COLUMN = "reference_loss"
@@ -84,11 +97,35 @@ def stability(test_loss: np.ndarray, epoch: np.ndarray, valid: np.ndarray, m_er:
 
     Returns the sum and the window length actually used (clipped at the curve's ends).
     """
-    in_window = valid & (np.abs(epoch - ep_star[:, None]) <= delta)
+    in_window = paper_window(epoch, valid, ep_star, delta)
     window_length = in_window.sum(axis=1)
     m_stab = masked_sum(test_loss - m_er[:, None], in_window)
     no_minimum = ~np.isfinite(m_er)
     return np.where(no_minimum, np.nan, m_stab), np.where(no_minimum, 0, window_length)
+
+
+def paper_window(epoch: np.ndarray, valid: np.ndarray, ep_star: np.ndarray,
+                 delta: int = DEFAULT_DELTA) -> np.ndarray:
+    """The epochs of Eq. 2's window: [ep*-δ, ep*+δ] ∩ [1, EP]."""
+    return valid & (np.abs(epoch - ep_star[:, None]) <= delta)
+
+
+def authors_window(valid: np.ndarray, star: np.ndarray, delta: int = DEFAULT_DELTA) -> np.ndarray:
+    """The authors' window: 2δ positions from ep*-δ, shifted to stay inside the run (all of a
+    run shorter than 2δ); ``star`` is the position of ep* (-1 where there is none)."""
+    n_valid = valid.sum(axis=1)
+    length = np.minimum(2 * delta, n_valid)
+    start = np.clip(star - delta, 0, n_valid - length)
+    position = np.arange(valid.shape[1])[None, :]
+    inside = (position >= start[:, None]) & (position < (start + length)[:, None])
+    return valid & inside & (star >= 0)[:, None]
+
+
+def authors_stability(train_loss: np.ndarray, test_loss: np.ndarray, valid: np.ndarray,
+                      window: np.ndarray) -> np.ndarray:
+    """The authors' M_stab: Σ over their window of |H_test - min H_train|."""
+    min_train, _ = model_error(train_loss, valid)
+    return masked_sum(np.abs(test_loss - min_train[:, None]), window)
 
 
 def speed(ep_star: np.ndarray, n_epochs: np.ndarray, epoch_seconds: np.ndarray,
@@ -96,6 +133,18 @@ def speed(ep_star: np.ndarray, n_epochs: np.ndarray, epoch_seconds: np.ndarray,
     """T(M_er) (Eq. 3): ep* × (1/EP) × total training seconds."""
     total_seconds = masked_sum(epoch_seconds, valid)
     return ep_star / n_epochs * total_seconds
+
+
+def cumulative_speed(star: np.ndarray, epoch_seconds: np.ndarray,
+                     valid: np.ndarray) -> np.ndarray:
+    """The authors' T(M_er): the training seconds of every epoch up to ep* (position star)."""
+    up_to_star = valid & (np.arange(valid.shape[1])[None, :] <= star[:, None])
+    return np.where(star >= 0, masked_sum(epoch_seconds, up_to_star), np.nan)
+
+
+def clip_losses(values: np.ndarray) -> np.ndarray:
+    """Losses clipped to the authors' [0, 36] (NaN stays NaN, ±inf become the bounds)."""
+    return np.clip(values, *AUTHORS_CLIP)
 
 
 def representation(train_loss: np.ndarray, test_loss: np.ndarray,
@@ -203,13 +252,15 @@ def nonfinite_reason(epoch: np.ndarray, include: np.ndarray,
 
 def status_columns(epoch: np.ndarray, valid: np.ndarray, train_loss: np.ndarray,
                    test_loss: np.ndarray, m_er: np.ndarray, ep_star: np.ndarray,
-                   d_unif: np.ndarray, delta: int = DEFAULT_DELTA) -> dict[str, np.ndarray]:
+                   d_unif: np.ndarray, delta: int = DEFAULT_DELTA,
+                   window: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """``m_stab_status``, ``d_re_status``, ``d_unif_status``: ``ok`` or why the metric is NaN.
 
     The reasons follow the NaN rules of :func:`stability`, :func:`representation` and
-    :func:`uniformity`, first reason first.
+    :func:`uniformity`, first reason first. ``window`` is the stability window summed
+    (default: Eq. 2's, of half-width ``delta``).
     """
-    in_window = valid & (np.abs(epoch - ep_star[:, None]) <= delta)
+    in_window = paper_window(epoch, valid, ep_star, delta) if window is None else window
     both = nonfinite_reason(epoch, valid, train=train_loss, test=test_loss)
     m_stab = np.where(~np.isfinite(m_er), "no finite test loss",
                       nonfinite_reason(epoch, in_window, test=test_loss))
@@ -341,51 +392,74 @@ def matrix_columns(curves: pd.DataFrame) -> tuple[str, ...]:
 def per_run_metrics(curves: pd.DataFrame, delta: int = DEFAULT_DELTA,
                     fit_points: Sequence[int] = DEFAULT_FIT_POINTS,
                     diverge_factor: float = DEFAULT_DIVERGE_FACTOR,
-                    learn_margin: float = DEFAULT_LEARN_MARGIN) -> pd.DataFrame:
+                    learn_margin: float = DEFAULT_LEARN_MARGIN,
+                    definitions: str = PAPER) -> pd.DataFrame:
     """The per-run metrics table (run keys + metric columns) of a validated curve table."""
     matrix = curve_matrix(curves, matrix_columns(curves))
     return pd.concat([run_keys(curves), metrics_of_matrix(matrix, delta, fit_points,
-                                                          diverge_factor, learn_margin)],
-                     axis=1)
+                                                          diverge_factor, learn_margin,
+                                                          definitions)], axis=1)
 
 
 def metrics_of_matrix(matrix: CurveMatrix, delta: int = DEFAULT_DELTA,
                       fit_points: Sequence[int] = DEFAULT_FIT_POINTS,
                       diverge_factor: float = DEFAULT_DIVERGE_FACTOR,
-                      learn_margin: float = DEFAULT_LEARN_MARGIN) -> pd.DataFrame:
+                      learn_margin: float = DEFAULT_LEARN_MARGIN,
+                      definitions: str = PAPER) -> pd.DataFrame:
     """Every per-run metric from padded arrays (the part that scales with the run count).
 
     ``matrix.values`` may hold ``reference_loss`` (the constant-prediction loss per epoch
-    row); the flags then use it as the reference.
+    row); the flags then use it as the reference. ``definitions`` is ``paper`` (the
+    equations) or ``authors`` (the Study A authors' code, :mod:`reusebench.metricdefs`).
     """
+    delta, fit_points = check_delta(delta), check_fit_points(fit_points)
+    definitions = check_definitions(definitions)
     values, valid, epoch = matrix.values, matrix.valid, matrix.epoch
-    train_loss, test_loss = values["train_loss"], values["test_loss"]
-    n_epochs = matrix.n_epochs
+    raw_train, raw_test = values["train_loss"], values["test_loss"]
+    train_loss, test_loss = ((clip_losses(raw_train), clip_losses(raw_test))
+                             if definitions == AUTHORS else (raw_train, raw_test))
     m_er, star = model_error(test_loss, valid)
     ep_star = epoch_at(epoch, star)
-    m_stab, window = stability(test_loss, epoch, valid, m_er, ep_star, delta)
-    d_unif = uniformity(train_loss, test_loss, valid)
-    flags = run_flags(train_loss, test_loss, epoch, valid, m_er,
+    raw_m_er = m_er if definitions == PAPER else model_error(raw_test, valid)[0]
+    flags = run_flags(raw_train, raw_test, epoch, valid, raw_m_er,
                       values.get(REFERENCE_COLUMN), diverge_factor, learn_margin)
+    loss_metrics = _loss_metrics(matrix, train_loss, test_loss, m_er, star, delta, definitions)
     table = pd.DataFrame({
-        "n_epochs": n_epochs.astype("int64"),
-        "diverged": flags["diverged"].to_numpy(),
-        "not_learning": flags["not_learning"].to_numpy(),
-        "flag_reason": flags["flag_reason"].to_numpy(),
-        "reference_loss": flags["reference_loss"].to_numpy(),
-        "reference_kind": flags["reference_kind"].to_numpy(),
+        "n_epochs": matrix.n_epochs.astype("int64"),
+        "definitions": np.full(len(valid), definitions, dtype=object),
+        **{column: flags[column].to_numpy() for column in (
+            "diverged", "not_learning", "flag_reason", "reference_loss", "reference_kind")},
         "m_er": m_er,
         "ep_star": pd.array(np.where(np.isfinite(ep_star), ep_star, np.nan), dtype="Int64"),
-        "m_stab": m_stab,
-        "stab_window": window,
-        "t_m_er": speed(ep_star, n_epochs, values["epoch_seconds"], valid),
-        "d_re": representation(train_loss, test_loss, valid),
-        "d_unif": d_unif,
-        **status_columns(epoch, valid, train_loss, test_loss, m_er, ep_star, d_unif, delta),
+        **loss_metrics,
         "gpu_max_mem_mb": masked_reduce(values["gpu_mem_max_mb"], valid, "max"),
         "gpu_avg_util_pct": masked_reduce(values["gpu_util_mean_pct"], valid, "mean"),
     })
     return pd.concat([table, predictability(epoch, test_loss, valid, fit_points)], axis=1)
+
+
+def _loss_metrics(matrix: CurveMatrix, train_loss: np.ndarray, test_loss: np.ndarray,
+                  m_er: np.ndarray, star: np.ndarray, delta: int,
+                  definitions: str) -> dict[str, np.ndarray]:
+    """M_stab with δ and its window, T(M_er), D_re, D_unif and their status columns."""
+    valid, epoch, seconds = matrix.valid, matrix.epoch, matrix.values["epoch_seconds"]
+    ep_star = epoch_at(epoch, star)
+    if definitions == AUTHORS:
+        window = authors_window(valid, star, delta)
+        m_stab = np.where(np.isfinite(m_er),
+                          authors_stability(train_loss, test_loss, valid, window), np.nan)
+        t_m_er = cumulative_speed(star, seconds, valid)
+    else:
+        window = paper_window(epoch, valid, ep_star, delta)
+        m_stab = stability(test_loss, epoch, valid, m_er, ep_star, delta)[0]
+        t_m_er = speed(ep_star, matrix.n_epochs, seconds, valid)
+    d_unif = uniformity(train_loss, test_loss, valid)
+    return {"m_stab": m_stab, "stab_delta": np.full(len(valid), delta, dtype="int64"),
+            "stab_window": np.where(np.isfinite(m_er), window.sum(axis=1), 0),
+            "t_m_er": t_m_er, "d_re": representation(train_loss, test_loss, valid),
+            "d_unif": d_unif,
+            **status_columns(epoch, valid, train_loss, test_loss, m_er, ep_star, d_unif,
+                             delta, window)}
 
 
 def coefficient_of_variation(images: Iterable[np.ndarray]) -> float:

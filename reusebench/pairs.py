@@ -5,6 +5,10 @@
 - ``graph`` pairs differ only in arch: a, b in sorted arch order;
   D_init(graph) = Σ over common epochs of H_test(a) - H_test(b).
 Runs without a partner are returned in a separate table with the reason.
+
+A metrics table computed with the Study A authors' definitions (its ``definitions`` column,
+:mod:`reusebench.metricdefs`) gets their variants: losses clipped to [0, 36],
+G_init = M_er(b) - M_er(a) and D_init(data) = Σ max(H_test(b) - H_test(a), 0).
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from reusebench.curves import RUN_KEYS, CurveMatrix
-from reusebench.metrics import masked_sum
+from reusebench.metricdefs import AUTHORS, definitions_of
+from reusebench.metrics import clip_losses, masked_sum
 
 RANDOM_INIT = "random"
 PAIR_COLUMNS = ("kind", "run_id_a", "run_id_b", "study", "dataset", "arch_a", "arch_b",
@@ -35,14 +40,17 @@ def pair_metrics(curves: pd.DataFrame, run_metrics: pd.DataFrame,
     graph_pairs, graph_unpaired = _pairs_differing_in(run_metrics, "arch")
     pairs = pd.concat([data_pairs.assign(kind="data"), graph_pairs.assign(kind="graph")],
                       ignore_index=True)
+    authors = definitions_of(run_metrics) == AUTHORS
     m_er = run_metrics["m_er"].to_numpy(dtype="float64")
-    is_data = pairs["kind"] == "data"
-    pairs["g_init"] = np.where(is_data, m_er[pairs["row_a"]] - m_er[pairs["row_b"]], np.nan)
+    is_data = (pairs["kind"] == "data").to_numpy()
+    gain = m_er[pairs["row_a"]] - m_er[pairs["row_b"]]
+    pairs["g_init"] = np.where(is_data, -gain if authors else gain, np.nan)
+    flip = is_data & authors  # the authors' D_init(data): Σ max(H_b - H_a, 0)
     if matrix is not None and _epochs_are_positions(matrix):
         summed = _summed_by_position(matrix, pairs["row_a"].to_numpy(),
-                                     pairs["row_b"].to_numpy())
+                                     pairs["row_b"].to_numpy(), flip, authors)
     else:
-        summed = _summed_test_loss_difference(curves, pairs)
+        summed = _summed_test_loss_difference(curves, pairs, flip, authors)
     pairs["n_common_epochs"] = summed["n_common_epochs"].to_numpy()
     pairs["d_init"] = summed["d_init"].to_numpy()
     unpaired = pd.concat([data_unpaired.assign(kind="data"),
@@ -99,32 +107,44 @@ def _epochs_are_positions(matrix: CurveMatrix) -> bool:
         positions, matrix.epoch.shape)[matrix.valid]).all())
 
 
-def _summed_by_position(matrix: CurveMatrix, rows_a: np.ndarray,
-                        rows_b: np.ndarray) -> pd.DataFrame:
+def _summed_by_position(matrix: CurveMatrix, rows_a: np.ndarray, rows_b: np.ndarray,
+                        flip: np.ndarray, clip: bool) -> pd.DataFrame:
     """Sums over common epochs when column p of the matrix is epoch p + 1 for every run."""
-    return _chunked_sums(matrix.values["test_loss"], matrix.valid, rows_a, rows_b)
+    loss = matrix.values["test_loss"]
+    return _chunked_sums(clip_losses(loss) if clip else loss, matrix.valid, rows_a, rows_b,
+                         flip)
+
+
+def _difference(loss_a: np.ndarray, loss_b: np.ndarray, flip: np.ndarray) -> np.ndarray:
+    """H_test(a) - H_test(b); max(H_test(b) - H_test(a), 0) for the rows of ``flip``."""
+    with np.errstate(invalid="ignore"):  # inf - inf is NaN, and NaN is the answer there
+        difference = loss_a - loss_b
+    flipped = np.maximum(-difference, 0.0)  # NaN stays NaN
+    return np.where(flip.reshape(-1, *[1] * (difference.ndim - 1)), flipped, difference)
 
 
 def _chunked_sums(loss: np.ndarray, present: np.ndarray, rows_a: np.ndarray,
-                  rows_b: np.ndarray) -> pd.DataFrame:
+                  rows_b: np.ndarray, flip: np.ndarray) -> pd.DataFrame:
     counts = np.zeros(len(rows_a), dtype="int64")
     sums = np.zeros(len(rows_a))
     for chunk in np.array_split(np.arange(len(rows_a)), max(1, len(rows_a) // _CHUNK_PAIRS)):
         common = present[rows_a[chunk]] & present[rows_b[chunk]]
         counts[chunk] = common.sum(axis=1)
-        with np.errstate(invalid="ignore"):  # inf - inf is NaN, and NaN is the answer there
-            difference = loss[rows_a[chunk]] - loss[rows_b[chunk]]
+        difference = _difference(loss[rows_a[chunk]], loss[rows_b[chunk]], flip[chunk])
         sums[chunk] = masked_sum(difference, common)
     return pd.DataFrame({"n_common_epochs": counts,
                          "d_init": np.where(counts > 0, sums, np.nan)})
 
 
-def _summed_test_loss_difference(curves: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+def _summed_test_loss_difference(curves: pd.DataFrame, pairs: pd.DataFrame, flip: np.ndarray,
+                                 clip: bool) -> pd.DataFrame:
     """Σ over the epochs both runs have of H_test(a) - H_test(b), and how many there are."""
+    if clip:
+        curves = curves.assign(test_loss=clip_losses(curves["test_loss"].to_numpy("float64")))
     run_codes, run_ids = pd.factorize(curves["run_id"])
     epochs, epoch_codes = np.unique(curves["epoch"].to_numpy(), return_inverse=True)
     if len(run_ids) * len(epochs) > _DENSE_CELLS:
-        return _summed_by_merge(curves, pairs)
+        return _summed_by_merge(curves, pairs, flip)
     # row numbers of the curve matrix for each pair member (ids are unique per run)
     loss = np.full((len(run_ids), len(epochs)), np.nan)
     loss[run_codes, epoch_codes] = curves["test_loss"].to_numpy(dtype="float64")
@@ -133,10 +153,11 @@ def _summed_test_loss_difference(curves: pd.DataFrame, pairs: pd.DataFrame) -> p
     row_of = pd.Index(run_ids)
     rows_a = row_of.get_indexer(pairs["run_id_a"])
     rows_b = row_of.get_indexer(pairs["run_id_b"])
-    return _chunked_sums(loss, present, rows_a, rows_b)
+    return _chunked_sums(loss, present, rows_a, rows_b, flip)
 
 
-def _summed_by_merge(curves: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+def _summed_by_merge(curves: pd.DataFrame, pairs: pd.DataFrame,
+                     flip: np.ndarray) -> pd.DataFrame:
     """The same sums for tables whose epochs are too many and sparse for a dense matrix."""
     losses = curves[["run_id", "epoch", "test_loss"]]
     joined = (pairs[["run_id_a", "run_id_b"]].reset_index(names="pair")
@@ -144,7 +165,9 @@ def _summed_by_merge(curves: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
                      on="run_id_a")
               .merge(losses.rename(columns={"run_id": "run_id_b", "test_loss": "loss_b"}),
                      on=["run_id_b", "epoch"]))
-    difference = joined["loss_a"] - joined["loss_b"]
+    difference = pd.Series(_difference(joined["loss_a"].to_numpy("float64"),
+                                       joined["loss_b"].to_numpy("float64"),
+                                       flip[joined["pair"].to_numpy()]), index=joined.index)
     grouped = difference.groupby(joined["pair"])
     broken = (~np.isfinite(difference)).groupby(joined["pair"]).any()
     result = pd.DataFrame({"n_common_epochs": grouped.size(),

@@ -21,6 +21,10 @@ robustness    6. Robustness to data, architecture and     D_unif ↑, M_er ↓, 
               uniformity, error, stability
 ============  ==========================================  ==================================
 
+Symbols, units and directions come from the metric registry (:mod:`reusebench.metricdefs`).
+A metrics table computed with the Study A authors' definitions (its ``definitions`` column)
+is ranked with their directions: their G_init and D_init(data) are lower-is-better.
+
 "GPU utilization" is Table 2's pair GPU^MaxM, GPU^AvgU (Eq. 6): less memory and less
 average load mean the model asks less of the hardware it moves to. "Exec. time" is the
 speed T(M_er) (Eq. 3), the only time in the metrics table. Convergence is the best of the
@@ -54,39 +58,33 @@ import pandas as pd
 from reusebench.errors import InputError
 from reusebench.io import TABLE_SUFFIXES, atomic_write_all, table_writer
 from reusebench.markdown import format_value, markdown_table
+from reusebench.metricdefs import (
+    BY_COLUMN,
+    LOWER,
+    METRICS_TABLE,
+    PAPER,
+    MetricDef,
+    definitions_of,
+)
 from reusebench.metrics import FLAG_COLUMNS
 
-LOWER, HIGHER = "lower", "higher"
 KEY_COLUMNS = ("run_id", "study", "dataset", "arch", "init", "lr", "seed", "device")
 PAIR_NEEDS = ("kind", "run_id_b", "g_init", "d_init")
 FLAG_LABELS = {"diverged": "diverged", "not_learning": "not learning"}
 
 
 @dataclass(frozen=True)
-class Metric:
-    column: str
-    label: str
-    direction: str
-    unit: str = ""
-
-
-@dataclass(frozen=True)
 class Task:
     name: str
     table1: str
-    metrics: tuple[Metric, ...]
+    metrics: tuple[MetricDef, ...]
     needs_pairs: bool = False
 
 
-M_ER = Metric("m_er", "M_er", LOWER)
-GPU_MEM = Metric("gpu_max_mem_mb", "GPU^MaxM", LOWER, " MB")
-GPU_UTIL = Metric("gpu_avg_util_pct", "GPU^AvgU", LOWER, " %")
-SPEED = Metric("t_m_er", "T(M_er)", LOWER, " s")
-FIT = Metric("delta_fit_min", "Δ(fit) min", LOWER)
-G_INIT = Metric("g_init", "G_init", HIGHER)
-D_INIT = Metric("d_init_data", "D_init(data)", HIGHER)
-D_UNIF = Metric("d_unif", "D_unif", HIGHER)
-M_STAB = Metric("m_stab", "M_stab", LOWER)
+M_ER, GPU_MEM, GPU_UTIL, SPEED, FIT, G_INIT, D_INIT, D_UNIF, M_STAB = (
+    BY_COLUMN[column] for column in ("m_er", "gpu_max_mem_mb", "gpu_avg_util_pct", "t_m_er",
+                                     "delta_fit_min", "g_init", "d_init_data", "d_unif",
+                                     "m_stab"))
 
 TASKS = {task.name: task for task in (
     Task("inference", "1. Inference on new hardware", (GPU_MEM, GPU_UTIL, SPEED)),
@@ -105,7 +103,7 @@ class Constraints:
     max_time_s: float | None = None
     dataset: str | None = None
 
-    def limits(self) -> list[tuple[Metric, float, str]]:
+    def limits(self) -> list[tuple[MetricDef, float, str]]:
         found = [(GPU_MEM, self.max_gpu_mem_mb, "--max-gpu-mem"),
                  (SPEED, self.max_time_s, "--max-time")]
         return [(metric, limit, option) for metric, limit, option in found if limit is not None]
@@ -116,6 +114,7 @@ class Recommendation:
     task: Task
     table: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    definitions: str = PAPER
 
     @property
     def n_ranked(self) -> int:
@@ -148,11 +147,12 @@ def candidate_table(task: Task, metrics: pd.DataFrame, pairs: pd.DataFrame | Non
                     source: str = "the metrics table",
                     pairs_source: str = "the pairs table") -> pd.DataFrame:
     """Run keys and the task's metric columns, one row per run; missing columns raise."""
-    own = [m.column for m in task.metrics if m not in (G_INIT, D_INIT)]
+    own = [m.column for m in task.metrics if m.source == METRICS_TABLE]
     needed = [*KEY_COLUMNS, *own]
     _require(metrics, needed, source, task.name)
     table = metrics[needed].copy()
     table["flag"], table["flag_reason"] = run_flag_text(metrics)
+    table["definitions"] = definitions_of(metrics)
     if task.needs_pairs:
         if pairs is None:
             raise InputError(f"Task '{task.name}' needs the pairs table (--pairs) for G_init "
@@ -214,6 +214,7 @@ def recommend(task: Task, candidates: pd.DataFrame,
     """The ranked runs (rank, keys, metrics, mean_rank, reason), then the unranked ones."""
     constraints = constraints or Constraints()
     notes: list[str] = []
+    definitions = definitions_of(candidates)
     if "flag" not in candidates.columns:
         candidates = candidates.assign(flag="", flag_reason="")
     runs = _within_dataset(candidates, constraints.dataset)
@@ -222,12 +223,13 @@ def recommend(task: Task, candidates: pd.DataFrame,
     used = [m for m in task.metrics if runs[m.column].notna().any()]
     for metric in task.metrics:
         if metric not in used:
-            notes.append(f"{metric.label} is not measured in any candidate run: left out of "
+            notes.append(f"{metric.symbol} is not measured in any candidate run: left out of "
                          "the ranking.")
     missing = _first_missing(runs, used or list(task.metrics))
     complete = runs[missing.isna()]
-    ranked = pd.concat([_ranked(part, used) for _, part in complete.groupby("dataset")]
-                       or [_ranked(complete, used)], ignore_index=True)
+    ranked = pd.concat([_ranked(part, used, definitions)
+                        for _, part in complete.groupby("dataset")]
+                       or [_ranked(complete, used, definitions)], ignore_index=True)
     unranked = runs[missing.notna()].assign(
         rank=pd.NA, mean_rank=np.nan,
         reason="not ranked: " + missing[missing.notna()] + " missing")
@@ -237,7 +239,7 @@ def recommend(task: Task, candidates: pd.DataFrame,
     columns = ["rank", *KEY_COLUMNS, *[m.column for m in task.metrics], "mean_rank", "flag",
                "reason"]
     notes.insert(0, f"{len(ranked)} runs ranked, {len(table) - len(ranked)} not ranked.")
-    return Recommendation(task, table[columns], notes)
+    return Recommendation(task, table[columns], notes, definitions)
 
 
 def _set_aside_flagged(runs: pd.DataFrame,
@@ -272,7 +274,7 @@ def _apply_limits(runs: pd.DataFrame, constraints: Constraints,
         over = values > limit
         if over.any():
             notes.append(f"{int(over.sum())} runs excluded by {option} {format_value(limit)} "
-                         f"({metric.label} above it).")
+                         f"({metric.symbol} above it).")
         blocked.append(unknown.assign(rank=pd.NA, mean_rank=np.nan, reason=(
             f"not ranked: {metric.column} missing (needed by {option})")))
         runs = runs[values.notna() & ~over]
@@ -280,7 +282,7 @@ def _apply_limits(runs: pd.DataFrame, constraints: Constraints,
     return runs, blocked_runs.sort_values("run_id") if len(blocked_runs) else blocked_runs
 
 
-def _first_missing(runs: pd.DataFrame, used: list[Metric]) -> pd.Series:
+def _first_missing(runs: pd.DataFrame, used: list[MetricDef]) -> pd.Series:
     """Per run, the column of the first used metric it lacks (NaN where it has them all)."""
     missing = pd.Series(np.nan, index=runs.index, dtype=object)
     for metric in reversed(used):
@@ -288,36 +290,37 @@ def _first_missing(runs: pd.DataFrame, used: list[Metric]) -> pd.Series:
     return missing
 
 
-def _ranked(runs: pd.DataFrame, used: list[Metric]) -> pd.DataFrame:
+def _ranked(runs: pd.DataFrame, used: list[MetricDef], definitions: str) -> pd.DataFrame:
     """One data set's runs in rank order, with mean_rank, rank and reason."""
     if runs.empty or not used:
         return runs.assign(rank=pd.Series(dtype="Int64"), mean_rank=np.nan,
                            reason="").iloc[:0]
-    ranks = pd.DataFrame({m.column: runs[m.column].rank(method="min",
-                                                        ascending=m.direction == LOWER)
+    lower = {m.column: m.better(definitions) == LOWER for m in used}
+    ranks = pd.DataFrame({m.column: runs[m.column].rank(method="min", ascending=lower[m.column])
                           for m in used}, index=runs.index)
     first = used[0]
     ordered = runs.assign(mean_rank=ranks.mean(axis=1),
-                          _first=runs[first.column] * (1 if first.direction == LOWER else -1))
+                          _first=runs[first.column] * (1 if lower[first.column] else -1))
     ordered = ordered.sort_values(["mean_rank", "_first", "run_id"], kind="stable")
     ordered["rank"] = np.arange(1, len(ordered) + 1)
-    ordered["reason"] = _reasons(ordered, ranks.loc[ordered.index], used)
+    ordered["reason"] = _reasons(ordered, ranks.loc[ordered.index], used, definitions)
     return ordered.drop(columns="_first")
 
 
-def _reasons(ordered: pd.DataFrame, ranks: pd.DataFrame, used: list[Metric]) -> list[str]:
+def _reasons(ordered: pd.DataFrame, ranks: pd.DataFrame, used: list[MetricDef],
+             definitions: str) -> list[str]:
     """Which values decided: each metric's value and rank, and how a tie was broken."""
     n = len(ordered)
     ties = ordered.groupby("mean_rank")["run_id"].transform("size")
     reasons = []
     for index, row in ordered.iterrows():
-        parts = [f"{m.label} {format_value(row[m.column])}{m.unit} "
-                 f"(#{int(ranks.at[index, m.column])}/{n}, {m.direction} is better)"
+        parts = [f"{m.symbol} {format_value(row[m.column])}{f' {m.unit}' if m.unit else ''} "
+                 f"(#{int(ranks.at[index, m.column])}/{n}, {m.better(definitions)} is better)"
                  for m in used]
         reason = f"mean rank {row['mean_rank']:.3g}: " + ", ".join(parts)
         if ties[index] > 1:
             reason += (f"; tied on mean rank with {ties[index] - 1} other run(s), ordered by "
-                       f"{used[0].label} then run_id")
+                       f"{used[0].symbol} then run_id")
         reasons.append(reason)
     return reasons
 
@@ -329,17 +332,18 @@ def top_rows(recommendation: Recommendation, top: int | None) -> Recommendation:
     table = recommendation.table
     keep = table["rank"].isna() | (table["rank"] <= top)
     notes = [*recommendation.notes, f"Showing the top {top} ranked runs of each data set."]
-    return Recommendation(recommendation.task, table[keep].reset_index(drop=True), notes)
+    return Recommendation(recommendation.task, table[keep].reset_index(drop=True), notes,
+                          recommendation.definitions)
 
 
 def recommendation_markdown(recommendation: Recommendation) -> str:
     """Title, the task's metrics and directions, notes, and the table."""
-    task = recommendation.task
-    metrics = ", ".join(f"{m.label} ({m.direction} is better)" for m in task.metrics)
+    task, definitions = recommendation.task, recommendation.definitions
+    metrics = ", ".join(f"{m.symbol} ({m.better(definitions)} is better)" for m in task.metrics)
     lines = [f"# Recommendation for task '{task.name}'\n",
-             f"Study A Table 1 task {task.table1}. Metrics: {metrics}. Ranked within each "
-             "data set by the mean of the per-metric ranks; ties by the first metric, then "
-             "run_id.\n",
+             f"Study A Table 1 task {task.table1}. Metrics: {metrics}, {definitions} "
+             "definitions. Ranked within each data set by the mean of the per-metric ranks; "
+             "ties by the first metric, then run_id.\n",
              *[f"- {note}" for note in recommendation.notes], "",
              markdown_table(recommendation.table)]
     return "\n".join(lines)

@@ -17,11 +17,12 @@ import pandas as pd
 
 from reusebench.errors import InputError
 from reusebench.evidence import compare_paired, not_run, seed_summary
+from reusebench.metricdefs import fit_points_of, grouped_columns, paper_fit_column
 from reusebench.metrics import flagged
 
-METRIC_COLUMNS = ("m_er", "ep_star", "m_stab", "stab_window", "t_m_er", "d_re", "d_unif",
-                  "delta_fit_min", "delta_fit_best", "delta_fit_pw_20", "gpu_max_mem_mb",
-                  "gpu_avg_util_pct", "diverged", "not_learning", "flag_reason")
+# companion columns the per-data-set tables show beside the metrics (all from the registry)
+SHOWN_COMPANIONS = ("stab_delta", "stab_window", "delta_fit_best", "diverged", "not_learning",
+                    "flag_reason", "definitions")
 CONFIGURATION = ("dataset", "arch", "lr", "init", "device")  # every run key but the seed
 
 
@@ -96,10 +97,16 @@ def seed_notes(run_metrics: pd.DataFrame) -> list[str]:
     return [head, *table5_notes(run_metrics)]
 
 
+def metric_columns(run_metrics: pd.DataFrame) -> list[str]:
+    """The registered metric columns of a metrics table (its Δ(fit) N included), with δ, the
+    stability window, the best fit, the flags and the definitions, in registry order."""
+    ordered = grouped_columns(fit_points_of(run_metrics.columns), SHOWN_COMPANIONS)
+    return [column for column in ordered if column in run_metrics.columns]
+
+
 def per_dataset_tables(run_metrics: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The full metrics table of each dataset, sorted by M_er."""
-    columns = ["arch", "init", "lr", "seed", "device",
-               *[c for c in METRIC_COLUMNS if c in run_metrics.columns]]
+    columns = ["arch", "init", "lr", "seed", "device", *metric_columns(run_metrics)]
     return {dataset: part.sort_values("m_er")[columns].reset_index(drop=True)
             for dataset, part in run_metrics.groupby("dataset")}
 
@@ -110,20 +117,23 @@ EQ11_CHECKS = (("M_er(easy) < M_er(hard)", "m_er", "<"),
 
 
 def eq11_check(run_metrics: pd.DataFrame, easy: str, hard: str,
-               fit_column: str = "delta_fit_pw_20") -> pd.DataFrame:
+               fit_column: str | None = None) -> pd.DataFrame:
     """Eq. 11 between a high- and a low-contrast dataset, decided over seeds.
 
     M_er(easy) < M_er(hard), D_unif(easy) > D_unif(hard), Δ(fit, easy) < Δ(fit, hard);
-    Δ(fit) is the power model fitted to the first 20 epochs, as the paper's P(PW_20) (the
-    largest fitted N where 20 is not in the config). For each seed the statistic is the
-    median over that data set's configurations, so one odd run does not decide it; the
-    seeds pair easy with hard, and :func:`reusebench.evidence.compare_paired` decides.
+    Δ(fit) is ``fit_column`` where the table has it, else the power model fitted to the
+    first 20 epochs, as the paper's P(PW_20) (the largest fitted N where 20 is not among
+    the table's fit points, :func:`reusebench.metricdefs.paper_fit_column`). For each seed
+    the statistic is the median over that data set's configurations, so one odd run does not
+    decide it; the seeds pair easy with hard, and :func:`reusebench.evidence.compare_paired`
+    decides.
     Runs flagged diverged or not learning are left out and counted in ``reason``.
     """
     for dataset in (easy, hard):
         if dataset not in set(run_metrics["dataset"]):
             raise ValueError(f"dataset {dataset!r} has no runs in the metrics table")
-    fit_column = _fit_column(run_metrics, fit_column)
+    if fit_column not in run_metrics.columns:
+        fit_column = paper_fit_column(fit_points_of(run_metrics.columns))
     pair = run_metrics[run_metrics["dataset"].isin([easy, hard])]
     left_out = flagged(pair)
     per_seed = pair[~left_out].groupby(["dataset", "seed"])[
@@ -132,17 +142,6 @@ def eq11_check(run_metrics: pd.DataFrame, easy: str, hard: str,
     return pd.DataFrame([_eq11_row(inequality, column or fit_column, sign, per_seed, easy,
                                    hard, excluded)
                          for inequality, column, sign in EQ11_CHECKS])
-
-
-def _fit_column(run_metrics: pd.DataFrame, preferred: str) -> str:
-    if preferred in run_metrics.columns:
-        return preferred
-    power = sorted((c for c in run_metrics.columns
-                    if c.startswith("delta_fit_pw_") and c[13:].isdigit()),
-                   key=lambda c: int(c[13:]))
-    if not power:
-        raise ValueError("the metrics table has no delta_fit_pw_N column for Eq. 11")
-    return power[-1]
 
 
 def _excluded_note(flagged_runs: pd.DataFrame) -> str:

@@ -11,6 +11,7 @@ import pandas as pd
 from reusebench.curves import curve_matrix, read_many, run_keys
 from reusebench.errors import InputError
 from reusebench.io import atomic_write_all, check_output
+from reusebench.metricdefs import PAPER, check_definitions, check_delta, check_fit_points
 from reusebench.metrics import (
     DEFAULT_DELTA,
     DEFAULT_DIVERGE_FACTOR,
@@ -27,11 +28,13 @@ TABLE_NAMES = ("metrics", "pairs", "unpaired")
 def metric_tables(curves: pd.DataFrame, delta: int = DEFAULT_DELTA,
                   fit_points: Sequence[int] = DEFAULT_FIT_POINTS,
                   diverge_factor: float = DEFAULT_DIVERGE_FACTOR,
-                  learn_margin: float = DEFAULT_LEARN_MARGIN) -> dict[str, pd.DataFrame]:
-    """Per-run metrics, the pairs table and the unpaired runs of a validated curve table."""
+                  learn_margin: float = DEFAULT_LEARN_MARGIN,
+                  definitions: str = PAPER) -> dict[str, pd.DataFrame]:
+    """Per-run metrics, the pairs table and the unpaired runs of a validated curve table,
+    computed with the paper's or the Study A authors' ``definitions``."""
     matrix = curve_matrix(curves, matrix_columns(curves))
     run_metrics = pd.concat([run_keys(curves), metrics_of_matrix(
-        matrix, delta, fit_points, diverge_factor, learn_margin)], axis=1)
+        matrix, delta, fit_points, diverge_factor, learn_margin, definitions)], axis=1)
     pairs, unpaired = pair_metrics(curves, run_metrics, matrix)
     return {"metrics": run_metrics, "pairs": pairs, "unpaired": unpaired}
 
@@ -70,11 +73,14 @@ def compute_metric_files(curve_paths: Sequence[str | Path], out_dir: str | Path,
                          delta: int = DEFAULT_DELTA,
                          fit_points: Sequence[int] = DEFAULT_FIT_POINTS,
                          diverge_factor: float = DEFAULT_DIVERGE_FACTOR,
-                         learn_margin: float = DEFAULT_LEARN_MARGIN) -> dict[str, pd.DataFrame]:
+                         learn_margin: float = DEFAULT_LEARN_MARGIN,
+                         definitions: str = PAPER) -> dict[str, pd.DataFrame]:
     """Read curve files, compute every metric, write the tables; returns the tables."""
     check_flag_settings(diverge_factor, learn_margin)
+    delta, fit_points = check_delta(delta), check_fit_points(fit_points)
+    definitions = check_definitions(definitions)
     check_output(out_dir, folder=True)
     tables = metric_tables(read_many(curve_paths), delta, fit_points, diverge_factor,
-                           learn_margin)
+                           learn_margin, definitions)
     write_metric_tables(tables, out_dir)
     return tables

@@ -9,6 +9,7 @@ with logged(snakemake.log[0]) as log:
     out_dir = Path(snakemake.output.metrics_csv).parent
     params = snakemake.params
     tables = compute_metric_files(snakemake.input, out_dir, params.delta, params.fit_points,
-                                  params.diverge_factor, params.learn_margin)
+                                  params.diverge_factor, params.learn_margin,
+                                  params.definitions)
     for name, table in tables.items():
         log.info("%s: %d rows", name, len(table))

@@ -173,7 +173,7 @@ def test_metrics_help_exits_0_and_mentions_every_option(capsys):
     subparser = cli.build_parser()._subparsers._group_actions[0].choices["metrics"]
     options = option_strings(subparser)
     assert options == {"-h", "--help", "-o", "--out", "--delta", "--fit-points",
-                       "--diverge-factor", "--learn-margin"}
+                       "--diverge-factor", "--learn-margin", "--list", "--definitions"}
     for word in (*options, "CURVES", "OUT", "default: 5", "10 15 20", "default: 10)",
                  "default: 0.15"):
         assert word in text

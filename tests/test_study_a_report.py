@@ -77,7 +77,7 @@ def test_figures_render_to_png_svg_and_html(curves_and_metrics, tmp_path):
     html = parallel_coordinates_html(easy, "easy")
     for name in ("f4.png", "f4.svg", "f5.png", "f6.png"):
         assert (tmp_path / name).stat().st_size > 1000
-    assert "parcoords" in html and "log10 m_er" in html
+    assert "parcoords" in html and "log10 M_er" in html  # registry symbols label the axes
 
 
 def grid_metrics(m_er: list[float], flags: list[bool], seeds: list[int],

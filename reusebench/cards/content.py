@@ -14,7 +14,11 @@ A card also carries the run's flags (``diverged``, ``not_learning`` and why, fro
 table) and the spread of M_er over the seeds of its configuration (the runs identical in
 every key but the seed).
 
-Definitions follow DESIGN.md ("Metric definitions") and the two papers.
+Names, model-index types, directions and definitions come from the metric registry
+(:mod:`reusebench.metricdefs`), under the definitions the metrics table was computed with
+(its ``definitions`` column: ``paper``, or the Study A authors' code). A card also carries
+the metric settings of its run: the definitions, δ and the stability window actually used,
+and the fit points N of Δ(fit).
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from reusebench import metricdefs
 from reusebench.errors import InputError
 from reusebench.evidence import seed_summary
+from reusebench.metricdefs import BETTER, PAPER
 from reusebench.metrics import flagged
 
 FIGURE = "curves.png"
@@ -40,81 +46,6 @@ SUMS_OVER_EPOCHS = ("m_stab", "delta_fit_min", "d_re", "d_unif", "d_init_data", 
 SIGNIFICANT_DIGITS = 6
 MB = 1e6  # as Study B: MB = 10^6 bytes
 CONFIGURATION_KEYS = ("study", "dataset", "arch", "init", "lr", "device")  # all but the seed
-
-# key: (model-index type, card name, which side is better, how to read it)
-DEFINITIONS: dict[str, tuple[str, str, str, str]] = {
-    "m_er": ("loss", "M_er: minimum test loss", "lower",
-             "M_er = min over epochs of the test loss H_test(ep), the mean cross entropy of a "
-             "full test pass after each epoch (Study A Eq. 1)."),
-    "pixel_accuracy": ("pixel_accuracy", "pixel accuracy (final epoch)", "higher",
-                       "Fraction of test pixels whose predicted class is right, after the last "
-                       "epoch (the saved checkpoint)."),
-    "accuracy": ("accuracy", "accuracy (test set)", "higher",
-                 "Fraction of test images classified right by the final model (Study B Eq. 2)."),
-    "precision": ("precision", "macro precision", "higher",
-                  "Mean over classes of TP / (TP + FP) on the test set."),
-    "recall": ("recall", "macro recall", "higher",
-               "Mean over classes of TP / (TP + FN) on the test set."),
-    "f1": ("f1", "macro F1", "higher",
-           "Mean over classes of the harmonic mean of precision and recall on the test set."),
-    "iou": ("iou", "macro IoU", "higher",
-            "Mean over classes of TP / (TP + FP + FN), the intersection over union of "
-            "predicted and true pixels."),
-    "ep_star": ("ep_star", "ep*: epoch of the minimum", "context",
-                "First epoch (1-based) whose test loss equals M_er; ep* = EP means the loss was "
-                "still falling when training stopped."),
-    "m_stab": ("m_stab", "M_stab: stability", "lower",
-               "Σ over epochs in [ep* − δ, ep* + δ] of (H_test(ep) − M_er) (Study A Eq. 2): how "
-               "far the test loss strays around its minimum."),
-    "t_m_er": ("t_m_er", "T(M_er): seconds to the minimum", "lower",
-               "ep* × (1 / EP) × total training seconds (Study A Eq. 3)."),
-    "delta_fit_min": ("delta_fit", "best Δ(fit)", "lower",
-                      "Σ over all epochs of |H_test(ep) − Ĥ(ep)|, Ĥ a power (a·ep^b) or "
-                      "exponential (a·b^ep) model fitted to the first N test losses, N ∈ "
-                      "{10, 15, 20}; the smallest of the six and which (model, N) gave it "
-                      "(Study A Eq. 5): how predictable convergence is."),
-    "d_re": ("d_re", "D_re: data-model representation", "lower",
-             "Σ over epochs of (H_train(ep) + H_test(ep)) (Study A Eq. 7): the overall "
-             "representation error of the training data in this architecture."),
-    "d_unif": ("d_unif", "D_unif: train-test uniformity", "higher",
-               "Pearson correlation of the train and test loss curves (Study A Eq. 8); near 1 "
-               "when the train and test subsets behave alike."),
-    "g_init": ("g_init", "G_init: initialization gain", "higher",
-               "M_er(random init) − M_er(pretrained init) of two runs equal in every other key "
-               "(Study A Eq. 4); positive when pretraining lowered the error."),
-    "d_init_data": ("d_init_data", "D_init(data): data compatibility", "higher",
-                    "Σ over common epochs of H_test(random) − H_test(pretrained) (Study A Eq. "
-                    "9); positive when the pretrained run's test loss lies below."),
-    "d_init_graph": ("d_init_graph", "D_init(graph): graph compatibility", "context",
-                     "Σ over common epochs of H_test(a1) − H_test(a2), two architectures with "
-                     "all else equal (Study A Eq. 9); positive when a2's test loss lies below."),
-    "gpu_max_mem_mb": ("gpu_max_mem_mb", "GPU^MaxM: peak GPU memory (MiB)", "lower",
-                       "Max over epochs of the peak NVML memory used during the epoch (Study A "
-                       "Eq. 6): what a GPU must hold to retrain this model."),
-    "gpu_avg_util_pct": ("gpu_avg_util_pct", "GPU^AvgU: mean GPU utilization (%)", "context",
-                         "Mean over epochs of the mean NVML utilization during the epoch "
-                         "(Study A Eq. 6): the load to expect when reproducing the training."),
-    "checkpoint_mb": ("size_mb", "size: checkpoint file (MB)", "lower",
-                      "Size of checkpoint.pt in MB (10^6 bytes): weights and BatchNorm "
-                      "statistics in the config's checkpoint_dtype (plus the optimizer state "
-                      "only where study_a.keep_optimizer_state is set)."),
-    "size_mb": ("size_mb", "size: saved model file (MB)", "lower",
-                "Size of the saved HDF5 model in MB (10^6 bytes) (Study B)."),
-    "gzip_mb": ("gzip_mb", "size: gzip-compressed model (MB)", "lower",
-                "Size of the saved model after gzip (Study B; clustering pays off here)."),
-    "opscore_total": ("opscore", "OpScore (train + test time)", "lower",
-                      "log10(1 − accuracy) + log10(time in s) + log10(size in MB) (Study B "
-                      "Eq. 1) with the training plus test time and the saved file's size."),
-    "opscore_train": ("opscore_train", "OpScore (train time)", "lower",
-                      "OpScore with the training time only."),
-    "opscore_test": ("opscore_test", "OpScore (test time)", "lower",
-                     "OpScore with the test (inference) time only."),
-    "opscore_total_gzip": ("opscore_total_gzip", "OpScore (total time, gzip size)", "lower",
-                           "OpScore with the total time and the gzip-compressed size."),
-}
-BETTER = {"lower": "lower is better", "higher": "higher is better",
-          "context": "no better side: read with the definition"}
-
 
 def clean_number(value: Any) -> float | int | None:
     """A finite number rounded to 6 significant digits (ints stay ints); None otherwise."""
@@ -131,52 +62,68 @@ def clean_number(value: Any) -> float | int | None:
     return float(f"{number:.{SIGNIFICANT_DIGITS}g}")
 
 
+def definitions_in(run: Mapping[str, Any]) -> str:
+    """The definitions the run's metrics row was computed with (paper where it does not say)."""
+    found = run.get("definitions")
+    return found if isinstance(found, str) and found else PAPER
+
+
 def metric(key: str, group: str, value: Any, name: str | None = None,
-           partner: str | None = None) -> dict[str, Any]:
-    """One metric entry; ``name`` overrides the defined name (pairs, best fit)."""
-    hf_type, default_name, better, _ = DEFINITIONS[key]
-    return {"key": key, "group": group, "type": hf_type, "name": name or default_name,
-            "value": clean_number(value), "better": better, "partner": partner}
+           partner: str | None = None, definitions: str = PAPER) -> dict[str, Any]:
+    """One metric entry; ``name`` overrides the registry's label (pairs, best fit)."""
+    defined = metricdefs.metric(key)
+    return {"key": key, "group": group, "type": defined.model_index_type,
+            "name": name or defined.label, "value": clean_number(value),
+            "better": defined.better(definitions), "partner": partner}
 
 
 def task_metrics(run: Mapping[str, Any], scores: Mapping[str, Any], study: str) -> list[dict]:
     """M_er plus the study's test scores (a missing or NaN score is 'not measured')."""
     names = SEGMENTATION_SCORES if study == "A" else CLASSIFICATION_SCORES
-    return [metric("m_er", "task", run.get("m_er")),
+    return [metric("m_er", "task", run.get("m_er"), definitions=definitions_in(run)),
             *(metric(name, "task", scores.get(name)) for name in names)]
 
 
 def reuse_metrics(run: Mapping[str, Any]) -> list[dict]:
     """The per-run reuse metrics of a metrics-table row (Study A Eq. 2-8)."""
+    definitions = definitions_in(run)
     best = run.get("delta_fit_best")
-    best_name = f"best Δ(fit) ({best})" if isinstance(best, str) and best else None
+    best_label = metricdefs.BY_COLUMN["delta_fit_min"].label
+    best_name = f"{best_label} ({best})" if isinstance(best, str) and best else None
     ep_star = run.get("ep_star")
     ep_star = None if ep_star is None or pd.isna(ep_star) else int(ep_star)
-    return [metric("ep_star", "reuse", ep_star), metric("m_stab", "reuse", run.get("m_stab")),
-            metric("t_m_er", "reuse", run.get("t_m_er")),
-            metric("delta_fit_min", "reuse", run.get("delta_fit_min"), name=best_name),
-            metric("d_re", "reuse", run.get("d_re")), metric("d_unif", "reuse", run.get("d_unif")),
-            metric("gpu_max_mem_mb", "reuse", run.get("gpu_max_mem_mb")),
-            metric("gpu_avg_util_pct", "reuse", run.get("gpu_avg_util_pct"))]
+    values = {"ep_star": ep_star,
+              **{key: run.get(key) for key in ("m_stab", "t_m_er", "delta_fit_min", "d_re",
+                                               "d_unif", "gpu_max_mem_mb", "gpu_avg_util_pct")}}
+    return [metric(key, "reuse", value, best_name if key == "delta_fit_min" else None,
+                   definitions=definitions) for key, value in values.items()]
 
 
-def pair_metrics(run_id: str, pairs: pd.DataFrame) -> list[dict]:
-    """G_init and D_init of every pair the run belongs to, named by what differs."""
+def pair_metrics(run_id: str, pairs: pd.DataFrame, definitions: str = PAPER) -> list[dict]:
+    """G_init and D_init of every pair the run belongs to, named by their formula."""
     entries = []
     mine = pairs[(pairs["run_id_a"] == run_id) | (pairs["run_id_b"] == run_id)]
     for pair in mine.itertuples(index=False):
         partner = pair.run_id_b if pair.run_id_a == run_id else pair.run_id_a
         if pair.kind == "data":
+            found = (("g_init", pair.g_init), ("d_init_data", pair.d_init))
             a, b = pair.init_a, pair.init_b
-            entries.append(metric("g_init", "reuse", pair.g_init, partner=partner,
-                                  name=f"G_init: M_er({a}) − M_er({b})"))
-            entries.append(metric("d_init_data", "reuse", pair.d_init, partner=partner,
-                                  name=f"D_init(data): Σ H_test({a}) − H_test({b})"))
         else:
+            found = (("d_init_graph", pair.d_init),)
             a, b = pair.arch_a, pair.arch_b
-            entries.append(metric("d_init_graph", "reuse", pair.d_init, partner=partner,
-                                  name=f"D_init(graph): Σ H_test({a}) − H_test({b})"))
+        entries += [metric(key, "reuse", value, partner=partner, definitions=definitions,
+                           name=metricdefs.BY_COLUMN[key].pair_name(a, b, definitions))
+                    for key, value in found]
     return entries
+
+
+def metric_settings(run: Mapping[str, Any]) -> dict[str, Any]:
+    """How the run's metrics were computed: definitions, δ and the stability window used
+    (None where the metrics table predates them) and the fit points N of Δ(fit)."""
+    return {"definitions": definitions_in(run),
+            "stab_delta": clean_number(run.get("stab_delta")),
+            "stab_window": clean_number(run.get("stab_window")),
+            "fit_points": list(metricdefs.fit_points_of(run.keys()))}
 
 
 def unpaired_notes(run_id: str, unpaired: pd.DataFrame) -> list[dict[str, str]]:
@@ -203,7 +150,7 @@ def study_a_card(run: Mapping[str, Any], curves: pd.DataFrame, provenance: Mappi
     config, dataset = provenance.get("config", {}), provenance.get("dataset", {})
     size = None if checkpoint_bytes is None else checkpoint_bytes / MB
     metrics = [*task_metrics(run, final_scores(curves, SEGMENTATION_SCORES), "A"),
-               *reuse_metrics(run), *pair_metrics(run["run_id"], pairs),
+               *reuse_metrics(run), *pair_metrics(run["run_id"], pairs, definitions_in(run)),
                metric("checkpoint_mb", "reuse", size)]
     training = {
         "framework": "PyTorch", "arch": run["arch"], "init": run["init"],
@@ -242,7 +189,7 @@ def study_b_card(run: Mapping[str, Any], curves: pd.DataFrame, summary: Mapping[
     """
     opscores = opscores or {}
     metrics = [*task_metrics(run, summary, "B"), *reuse_metrics(run),
-               *pair_metrics(run["run_id"], pairs),
+               *pair_metrics(run["run_id"], pairs, definitions_in(run)),
                metric("size_mb", "reuse", summary.get("size_mb")),
                metric("gzip_mb", "reuse", summary.get("gzip_mb")),
                *(metric(key, "reuse", opscores.get(key)) for key in OPSCORES)]
@@ -298,10 +245,21 @@ def _card(run: Mapping[str, Any], dataset: dict[str, Any], metrics: list[dict],
         "training": {key: _plain(value) for key, value in training.items()},
         "hardware": {key: _plain(value) for key, value in hardware.items()},
         "figure": FIGURE,
-        "definitions": {key: {"name": DEFINITIONS[key][1], "better": BETTER[DEFINITIONS[key][2]],
-                              "definition": DEFINITIONS[key][3]}
-                        for key in dict.fromkeys(entry["key"] for entry in metrics)},
+        "metric_settings": metric_settings(run),
+        "definitions": definitions_text(metrics, run),
     }
+
+
+def definitions_text(metrics: list[dict], run: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Name, reading and definition of each metric key of the card, from the registry."""
+    definitions = definitions_in(run)
+    fit_points = metricdefs.fit_points_of(run.keys()) or metricdefs.DEFAULT_FIT_POINTS
+    found = {}
+    for key in dict.fromkeys(entry["key"] for entry in metrics):
+        defined = metricdefs.metric(key, fit_points)
+        found[key] = {"name": defined.label, "better": BETTER[defined.better(definitions)],
+                      "definition": defined.text(definitions)}
+    return found
 
 
 def absence_reason(key: str, run: Mapping[str, Any]) -> str:

@@ -91,6 +91,7 @@ def card_body(content: dict[str, Any]) -> str:
         f"# {content['model_name']}", warning_line(content), intro,
         "## Task metrics", _metric_table(content, "task"), seed_spread_line(content),
         "## Reuse metrics", _metric_table(content, "reuse"), _unpaired_text(content),
+        "## Metric settings", settings_table(content),
         "## Not measured", _not_measured_text(content),
         "## Training configuration", _key_value_table(training),
         "## Hardware", _key_value_table(content["hardware"]),
@@ -147,6 +148,24 @@ def _metric_table(content: dict[str, Any], group: str) -> str:
         better = content["definitions"][entry["key"]]["better"]
         partner = f"`{entry['partner']}`" if entry["partner"] else ""
         rows.append(f"| {entry['name']} | {value} | {better} | {partner} |")
+    return "\n".join(rows)
+
+
+def settings_table(content: dict[str, Any]) -> str:
+    """Definitions, δ and the stability window used, and the fit points N, as a table."""
+    settings = content.get("metric_settings") or {}
+    definitions = settings.get("definitions", "paper")
+    reading = ("Study A's equations" if definitions == "paper"
+               else "the Study A authors' code (losses clipped to [0, 36])")
+    delta, window = settings.get("stab_delta"), settings.get("stab_window")
+    points = ", ".join(str(n) for n in settings.get("fit_points") or []) or "none"
+    rows = ["| setting | value |", "| --- | --- |",
+            f"| definitions | {definitions}: {reading} |",
+            f"| δ (stab_delta): half-width of the M_stab window | "
+            f"{'not recorded' if delta is None else f'{delta:g} epochs'} |",
+            f"| stab_window: epochs the M_stab window summed | "
+            f"{'not recorded' if window is None else f'{window:g} epochs'} |",
+            f"| fit points N of Δ(fit) | {points} |"]
     return "\n".join(rows)
 
 

@@ -14,6 +14,7 @@ rule metrics:
         fit_points=config["metrics"]["fit_points"],
         diverge_factor=config["metrics"]["diverge_factor"],
         learn_margin=config["metrics"]["learn_margin"],
+        definitions=config["metrics"]["definitions"],
     log:
         res("logs/metrics/{study}.log"),
     conda:
