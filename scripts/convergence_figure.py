@@ -3,11 +3,12 @@
 import pandas as pd
 
 from reusebench.curves import read_many
-from reusebench.figures import convergence_fits
+from reusebench.extras import require
 from reusebench.plots import save_figure
 from reusebench.workflow import logged
 
 with logged(snakemake.log[0]):
+    convergence_fits = require("workflow", "reusebench.figures").convergence_fits
     dataset = snakemake.wildcards.dataset
     run_metrics = pd.read_parquet(snakemake.input.metrics)
     run_metrics = run_metrics[run_metrics["dataset"] == dataset]

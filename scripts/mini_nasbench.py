@@ -1,10 +1,14 @@
 """Rule mini_nasbench: train sampled NAS-Bench-101 cells, write NAS-Bench-101 records."""
 
 from reusebench.datasets.cifar_like import make_cifar_like
-from reusebench.nasbench.mini import MiniSettings, sample_cells, train_mini_nasbench
+from reusebench.extras import require
 from reusebench.workflow import logged
 
 with logged(snakemake.log[0]) as log:
+    mini_module = require("seg", "reusebench.nasbench.mini")
+    MiniSettings = mini_module.MiniSettings
+    sample_cells = mini_module.sample_cells
+    train_mini_nasbench = mini_module.train_mini_nasbench
     mini = snakemake.params.settings
     data = make_cifar_like(mini["n_classes"], mini["n_train"], mini["n_test"], mini["seed"],
                            image_size=mini["image_size"])

@@ -2,12 +2,15 @@
 
 import pandas as pd
 
-from reusebench.figures import parallel_coordinates, parallel_coordinates_html
+from reusebench.extras import require
 from reusebench.io import atomic_write
 from reusebench.plots import save_figure
 from reusebench.workflow import logged
 
 with logged(snakemake.log[0]):
+    figures_module = require("workflow", "reusebench.figures")
+    parallel_coordinates = figures_module.parallel_coordinates
+    parallel_coordinates_html = figures_module.parallel_coordinates_html
     dataset = snakemake.wildcards.dataset
     run_metrics = pd.read_parquet(snakemake.input[0])
     run_metrics = run_metrics[run_metrics["dataset"] == dataset].reset_index(drop=True)

@@ -3,10 +3,11 @@
 
 from reusebench.curves import write_curves
 from reusebench.datasets.microscopy import load_dataset
-from reusebench.seg.train import pretrain_run
+from reusebench.extras import require
 from reusebench.workflow import logged
 
 with logged(snakemake.log[0]) as log:
+    pretrain_run = require("seg", "reusebench.seg.train").pretrain_run
     settings, training = snakemake.params.settings, snakemake.params.training
     curves = pretrain_run(load_dataset(snakemake.input[0]), snakemake.wildcards.arch,
                           settings["lr"], settings["seed"], settings["device"],

@@ -2,12 +2,13 @@
 
 import pandas as pd
 
+from reusebench.extras import require
 from reusebench.plots import save_figure
-from reusebench.tradeoff.figures import bubble_chart
 from reusebench.tradeoff.tables import own_split
 from reusebench.workflow import logged
 
 with logged(snakemake.log[0]) as log:
+    bubble_chart = require("tradeoff", "reusebench.tradeoff.figures").bubble_chart
     runs = own_split(pd.read_csv(snakemake.input[0], dtype={"split": str}))
     save_figure(bubble_chart(runs, snakemake.wildcards.dataset), snakemake.output.png,
                 snakemake.output.svg)

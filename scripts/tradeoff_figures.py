@@ -3,11 +3,12 @@
 import pandas as pd
 
 from reusebench.curves import read_many
+from reusebench.extras import require
 from reusebench.plots import save_figure
-from reusebench.tradeoff import figures
 from reusebench.workflow import logged
 
 with logged(snakemake.log[0]) as log:
+    figures = require("tradeoff", "reusebench.tradeoff.figures")
     runs = pd.read_csv(snakemake.input.runs, dtype={"split": str})
     out = snakemake.output
     save_figure(figures.accuracy_curves(read_many(snakemake.input.curves)), out.curves,

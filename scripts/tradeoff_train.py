@@ -1,10 +1,14 @@
 """Rule tradeoff_train: one Study B configuration for every seed (one folder per seed)."""
 
-from reusebench.tradeoff.experiment import RunSettings, resolve_weights, run_seeds
+from reusebench.extras import require
 from reusebench.tradeoff.spec import Run
 from reusebench.workflow import logged
 
 with logged(snakemake.log[0]) as log:
+    experiment_module = require("tradeoff", "reusebench.tradeoff.experiment")
+    RunSettings = experiment_module.RunSettings
+    resolve_weights = experiment_module.resolve_weights
+    run_seeds = experiment_module.run_seeds
     wildcards, settings = snakemake.wildcards, snakemake.params.settings
     run = Run(wildcards.dataset, wildcards.split, wildcards.arch, wildcards.technique,
               wildcards.device)

@@ -18,23 +18,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 
 from reusebench.datasets.cifar_like import split
+from reusebench.extras import require
 from reusebench.nasbench.graph import cell_hash
+from reusebench.nasbench.network import build_network, count_trainable_parameters
 from reusebench.nasbench.proto import encode_model_metrics
 from reusebench.nasbench.records import encode_record
 from reusebench.nasbench.space import (
     INCEPTION_LIKE,
     RESNET_LIKE,
-    build_network,
     cell_family,
-    count_trainable_parameters,
     pruned_cell,
     random_valid_cell,
 )
 from reusebench.nasbench.tfrecord import write_tfrecord
+
+torch = require("seg", "torch")
+nn = torch.nn
 
 DEFAULT_BUDGETS = (2, 4)
 PAPER_BUDGETS = (4, 12, 36, 108)
