@@ -29,22 +29,36 @@ def build_parser() -> argparse.ArgumentParser:
     _add_recommend_parser(commands)
     _add_ingest_parser(commands)
     _add_card_parser(commands)
+    _add_check_config_parser(commands)
+    from reusebench.forecast.cli import add_parsers as add_forecast_parsers
+
+    add_forecast_parsers(commands)
     return parser
 
 
 def _add_metrics_parser(commands: argparse._SubParsersAction) -> None:
+    from reusebench.metricdefs import DEFINITION_SETS, PAIRS_TABLE, PAPER, symbols
+
     metrics = commands.add_parser(
         "metrics", help="compute per-run and pairwise metrics from curve tables",
         description="Read curve tables (CSV or Parquet, one row per run and epoch), compute "
-                    "the per-run metrics (M_er, ep*, M_stab, T(M_er), D_re, D_unif, GPU^MaxM, "
-                    "GPU^AvgU, the six Δ(fit) values) and the pairwise metrics (G_init, "
-                    "D_init(data), D_init(graph)), and write OUT/metrics, OUT/pairs and "
-                    "OUT/unpaired as .csv and .parquet. Bad input exits with status 2 and "
+                    f"the per-run metrics ({symbols()}; Δ(fit) for each N of --fit-points) "
+                    f"and the pairwise metrics ({symbols(PAIRS_TABLE)}), and write "
+                    "OUT/metrics, OUT/pairs and OUT/unpaired as .csv and .parquet. --list "
+                    "prints the metric registry instead. Bad input exits with status 2 and "
                     "writes nothing.")
-    metrics.add_argument("curves", nargs="+", metavar="CURVES",
+    metrics.add_argument("curves", nargs="*", metavar="CURVES",
                          help="curve table files (.csv or .parquet)")
-    metrics.add_argument("-o", "--out", required=True, metavar="OUT",
-                         help="output directory for the tables")
+    metrics.add_argument("-o", "--out", metavar="OUT",
+                         help="output directory for the tables (needed unless --list)")
+    metrics.add_argument("--list", action="store_true",
+                         help="print the metric registry (column, symbol, equation, unit, "
+                              "direction, label, needs, definition) as a table and exit")
+    metrics.add_argument("--definitions", choices=DEFINITION_SETS, default=PAPER,
+                         help="paper: Study A's equations; authors: the variants of the Study "
+                              "A authors' code (losses clipped to [0, 36], a 2δ-epoch "
+                              "stability window, cumulative T(M_er), their G_init and "
+                              "D_init(data)) (default: %(default)s)")
     metrics.add_argument("--delta", type=int, default=DEFAULT_DELTA,
                          help="half-width δ of the stability window in epochs (default: "
                               "%(default)s)")
@@ -115,22 +129,34 @@ def _add_ingest_parser(commands: argparse._SubParsersAction) -> None:
     ingest = commands.add_parser(
         "ingest", help="convert outside training logs into a curve table",
         description="Read TensorBoard event files, Keras CSVLogger files, PyTorch Lightning "
-                    "metrics.csv files or the Study A authors' per-epoch CSV files (a file, "
-                    "or a folder of runs) and write one curve table, which `reusebench "
-                    "metrics` reads. Run keys come from the options, else from the log or "
-                    "the run's folder/file name, else placeholders (study X, lr 0 = not "
-                    "known). Bad input exits with status 2 and writes nothing.")
+                    "metrics.csv files, the Study A authors' per-epoch CSV files, MLflow "
+                    "stores (mlflow.db or mlruns/), W&B offline runs (.wandb), Optuna SQLite "
+                    "storages, Ray Tune trial folders or Sacred run folders (a file, or a "
+                    "folder of runs; offline, no tracker needed) and write one curve table, "
+                    "which `reusebench metrics` reads. Run keys come from the options, else "
+                    "from the log (a tracker's params / config) or the run's name, else "
+                    "placeholders (study X, lr 0 = not known). Prints one summary line: runs "
+                    "read, epochs, runs skipped and why. Bad input exits with status 2 and "
+                    "writes nothing.")
     ingest.add_argument("sources", nargs="+", metavar="SOURCE",
                         help="log files or folders of runs")
     ingest.add_argument("-o", "--out", required=True, metavar="CURVES",
                         help="the curve table to write (.csv or .parquet)")
     ingest.add_argument("--format", dest="fmt", default="auto",
                         choices=["auto", "tensorboard", "keras-csv", "lightning-csv",
-                                 "authors-csv"], help="log format (default: %(default)s)")
+                                 "authors-csv", "mlflow", "wandb", "optuna", "ray-tune",
+                                 "sacred"], help="log format (default: %(default)s)")
     for side in ("train", "test", "epoch"):
         ingest.add_argument(f"--{side}-tag", metavar="TAG",
-                            help=f"the {side} {'counter' if side == 'epoch' else 'loss'} tag "
-                                 "or CSV column (default: recognised by name)")
+                            help=f"the {side} {'counter' if side == 'epoch' else 'loss'} tag, "
+                                 "CSV column or tracker metric key (an accuracy tag: losses "
+                                 "are 1 − accuracy) (default: recognised by name)")
+    ingest.add_argument("--keep-partial", action="store_true",
+                        help="W&B: read the records before a truncated or corrupt one "
+                             "(default: such a file is an error naming the record's offset)")
+    ingest.add_argument("--value-is", default="auto", choices=["auto", "loss", "accuracy"],
+                        help="Optuna: what a trial's intermediate values are (default: auto = "
+                             "loss when the study minimises, accuracy when it maximises)")
     ingest.add_argument("--time-unit", default="auto", choices=["auto", "ms", "s", "min", "h"],
                         help="unit of an epoch-time tag (default: chosen by the wall clock)")
     for key in ("study", "dataset", "arch", "init", "device"):
@@ -165,13 +191,32 @@ def _run_metrics(args: argparse.Namespace) -> int:
         raise InputError(f"--delta must be zero or positive, not {args.delta}.")
     if any(n < 2 for n in args.fit_points):
         raise InputError("--fit-points must each be at least 2 (a fit has two parameters).")
+    if len(set(args.fit_points)) != len(args.fit_points):
+        raise InputError("--fit-points must be distinct numbers, not "
+                         f"{' '.join(map(str, args.fit_points))}.")
+    if args.list:
+        return _print_registry(args.fit_points, args.definitions)
+    if not args.curves or args.out is None:
+        raise InputError("reusebench metrics needs curve tables and -o OUT (or --list).")
     tables = compute_metric_files(args.curves, args.out, args.delta, args.fit_points,
-                                  args.diverge_factor, args.learn_margin)
+                                  args.diverge_factor, args.learn_margin, args.definitions)
     runs, pairs, unpaired = (len(tables[name]) for name in ("metrics", "pairs", "unpaired"))
     diverged, stalled = (int(tables["metrics"][flag].sum()) for flag in ("diverged",
                                                                            "not_learning"))
     print(f"{runs} runs, {pairs} pairs, {unpaired} unpaired (kind, run) entries; flagged: "
           f"{diverged} diverged, {stalled} not learning -> {args.out}")
+    return 0
+
+
+def _print_registry(fit_points: Sequence[int], definitions: str) -> int:
+    """``reusebench metrics --list``: the metric registry and the companion columns."""
+    from reusebench.markdown import markdown_table
+    from reusebench.metricdefs import companion_table, registry_table
+
+    print(f"# Metric registry ({definitions} definitions)\n")
+    print(markdown_table(registry_table(fit_points, definitions)))
+    print("# Companion columns of the metrics table\n")
+    print(markdown_table(companion_table(fit_points)), end="")
     return 0
 
 
@@ -217,14 +262,21 @@ def _run_recommend(args: argparse.Namespace) -> int:
 
 
 def _run_ingest(args: argparse.Namespace) -> int:
-    from reusebench.ingest import IngestOptions, KeyOptions, ingest_to_file, summary_lines
+    from reusebench.ingest import (
+        IngestOptions,
+        KeyOptions,
+        headline,
+        ingest_to_file,
+        summary_lines,
+    )
 
     keys = KeyOptions(study=args.study, dataset=args.dataset, arch=args.arch, init=args.init,
                       lr=args.lr, seed=args.seed, device=args.device)
     options = IngestOptions(fmt=args.fmt, train_tag=args.train_tag, test_tag=args.test_tag,
-                            epoch_tag=args.epoch_tag, time_unit=args.time_unit, keys=keys)
-    curves, report = ingest_to_file(args.sources, args.out, options)
-    print(f"{len(report)} runs, {len(curves)} epochs -> {args.out}")
+                            epoch_tag=args.epoch_tag, time_unit=args.time_unit, keys=keys,
+                            keep_partial=args.keep_partial, value_is=args.value_is)
+    _, report = ingest_to_file(args.sources, args.out, options)
+    print(f"{headline(report)} -> {args.out}")
     print("\n".join(summary_lines(report)))
     return 0
 
@@ -233,6 +285,29 @@ def _run_card(args: argparse.Namespace) -> int:
     from reusebench.cards.build import write_run_card
 
     print(f"model card -> {write_run_card(args.run_dir, args.metrics, args.out)}")
+    return 0
+
+
+def _add_check_config_parser(commands: argparse._SubParsersAction) -> None:
+    check = commands.add_parser(
+        "check-config", help="check a workflow config file before `snakemake --configfile`",
+        description="Read YAML config files as the workflow does and check them against its "
+                    "schema: a missing or empty file, a YAML error (with its line), a tab, an "
+                    "unknown key or a value of the wrong type is one sentence and exit 2. "
+                    "Snakemake reads --configfile itself and names neither file nor line.")
+    check.add_argument("files", nargs="+", metavar="FILE", help="config files (.yaml)")
+    check.add_argument("--schema", default="config/config.schema.yaml", metavar="SCHEMA",
+                       help="the workflow's config schema (default: %(default)s)")
+    check.set_defaults(handler=_run_check_config)
+
+
+def _run_check_config(args: argparse.Namespace) -> int:
+    from reusebench.extras import require
+
+    check_config_file = require("workflow", "reusebench.configcheck").check_config_file
+    for path in args.files:
+        check_config_file(path, args.schema)
+        print(f"{path}: ok")
     return 0
 
 

@@ -1,20 +1,24 @@
 """Outside training logs (TensorBoard, Keras CSVLogger, Lightning metrics.csv, the Study A
-authors' CSV) → the curve table, so that ``reusebench metrics`` applies unchanged.
+authors' CSV, and the stores of MLflow, W&B, Optuna, Ray Tune and Sacred) → the curve
+table, so that ``reusebench metrics`` applies unchanged.
 
-Modules: ``events`` and ``csvlogs`` read files into ``runlog.RunLog``; ``tags`` picks the
-train/test loss, epoch and time tags; ``align`` turns steps into epochs; ``runkeys`` names
-the runs; ``convert`` ties them together.
+Modules: ``events``, ``csvlogs``, ``mlflow_store``, ``wandb_log``, ``optuna_store`` and
+``tune_sacred`` read files into ``runlog.RunLog`` (``discover`` picks the reader);
+``tags`` picks the train/test loss (or accuracy), epoch and time tags; ``align`` turns
+steps into epochs; ``runkeys`` (with ``archnames``) names the runs; ``convert`` ties them
+together.
 """
 
 from reusebench.ingest.convert import (
     FORMATS,
     IngestedRun,
     IngestOptions,
+    headline,
     ingest_logs,
     ingest_to_file,
     summary_lines,
 )
 from reusebench.ingest.runkeys import KeyOptions
 
-__all__ = ["FORMATS", "IngestOptions", "IngestedRun", "KeyOptions", "ingest_logs",
+__all__ = ["FORMATS", "IngestOptions", "IngestedRun", "KeyOptions", "headline", "ingest_logs",
            "ingest_to_file", "summary_lines"]

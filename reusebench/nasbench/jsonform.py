@@ -264,3 +264,39 @@ def metric_columns(metrics: dict[str, np.ndarray], indices: np.ndarray,
 def _bounds(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ends = np.cumsum(lengths)
     return ends - lengths, ends
+
+
+# ---- nasbench-vis JSON exports: what a file that cannot be read lacks ------------------------
+
+EXPORT_BUDGETS = (4, 12, 36, 108)
+EXPORT_COLUMNS = ("key", "adjacency", "operations", "trainable_parameters",
+                  "final_training_time",
+                  *(f"{budget}_final_validation_accuracy" for budget in EXPORT_BUDGETS))
+CELL_COLUMNS = ("adjacency", "operations")
+
+
+def export_error(name: str, export: object) -> InputError:
+    """The one sentence for a nasbench-vis JSON export that cannot be read (``export`` is
+    what ``json.loads`` gave, None if the file is no JSON): the missing columns by name,
+    else the columns of different lengths, else that a value has the wrong type."""
+    if export is None:
+        return InputError(f"{name} is not a NAS-Bench-101 JSON export (it is not JSON).")
+    if not isinstance(export, dict):
+        return InputError(f"{name} is not a NAS-Bench-101 JSON export (it is no JSON object).")
+    missing = [column for column in EXPORT_COLUMNS if column not in export]
+    if missing:
+        why = (" (without a cell's adjacency and operations its hash cannot be checked nor "
+               "its family told)") if set(missing) & set(CELL_COLUMNS) else ""
+        return InputError(f"{name} is a JSON export that lacks the column"
+                          f"{'s' if len(missing) > 1 else ''} {', '.join(missing)} a "
+                          f"NAS-Bench-101 export needs{why}.")
+    lengths = {column: len(export[column]) if isinstance(export[column], list) else None
+               for column in EXPORT_COLUMNS}
+    if len(set(lengths.values())) > 1:
+        listing = ", ".join(f"{column} {length if length is not None else 'not a list'}"
+                            for column, length in lengths.items())
+        return InputError(f"{name}: the columns of the JSON export differ in length "
+                          f"({listing}).")
+    return InputError(f"{name} is not a NAS-Bench-101 JSON export (a value of its columns key, "
+                      "adjacency, operations, trainable_parameters, final_training_time or "
+                      "<budget>_final_validation_accuracy has the wrong type).")

@@ -51,6 +51,7 @@ from reusebench.nasbench.jsonform import (
     STRING_COLUMNS,
     RecordError,
     arrow_strings,
+    export_error,
     general_chunk,
     metric_columns,
 )
@@ -278,6 +279,7 @@ def _cell_columns(columns: dict, name: str, verify: bool) -> dict[str, np.ndarra
 
 def _export_columns(path: Path) -> dict[str, np.ndarray]:
     """The nasbench-vis column-oriented JSON: one row per cell and budget, repeat 0."""
+    export = None
     try:
         export = json.loads(path.read_bytes())
         hashes = export["key"]
@@ -291,9 +293,7 @@ def _export_columns(path: Path) -> dict[str, np.ndarray]:
                (cells, training_time, parameters, *accuracy.values())):
             raise ValueError("columns of different lengths")
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError):
-        raise InputError(f"{path.name} is not a NAS-Bench-101 JSON export (columns key, "
-                         "adjacency, operations, trainable_parameters, final_training_time "
-                         "and <budget>_final_validation_accuracy of equal length).") from None
+        raise export_error(path.name, export) from None
     count = len(hashes)
     columns = {column: np.full(count * len(BUDGETS), np.nan) for column in COLUMNS
                if column.startswith(STAGES) or column == "total_time"}
