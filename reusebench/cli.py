@@ -103,7 +103,7 @@ def _add_recommend_parser(commands: argparse._SubParsersAction) -> None:
                     "per row. Runs lacking a "
                     "needed metric are listed last as not ranked. Tasks: "
                     + "; ".join(f"{name} = {task.table1} ("
-                                + ", ".join(f"{m.label} {m.direction}" for m in task.metrics)
+                                + ", ".join(f"{m.symbol} {m.direction}" for m in task.metrics)
                                 + ")" for name, task in TASKS.items())
                     + ". Bad input exits with status 2 and writes nothing.")
     recommend.add_argument("--task", required=True, choices=list(TASKS),

@@ -270,7 +270,11 @@ class CurveMatrix:
 
 
 def curve_matrix(curves: pd.DataFrame, columns: Sequence[str]) -> CurveMatrix:
-    """Pivot a validated curve table (sorted by run_id, epoch) into padded arrays."""
+    """Pivot a validated curve table (sorted by run_id, epoch) into padded arrays.
+
+    Numeric columns become float arrays padded with NaN; a text column (``loss_kind``) an
+    object array padded with None.
+    """
     codes, run_ids = pd.factorize(curves["run_id"], sort=False)
     position = curves.groupby(codes, sort=False).cumcount().to_numpy()
     shape = (len(run_ids), int(position.max()) + 1)
@@ -280,8 +284,13 @@ def curve_matrix(curves: pd.DataFrame, columns: Sequence[str]) -> CurveMatrix:
     epoch[codes, position] = curves["epoch"].to_numpy(dtype="float64")
     values = {}
     for column in columns:
-        matrix = np.full(shape, np.nan)
-        matrix[codes, position] = curves[column].to_numpy(dtype="float64")
+        data = curves[column]
+        if pd.api.types.is_numeric_dtype(data) or data.isna().all():
+            matrix = np.full(shape, np.nan)
+            matrix[codes, position] = data.to_numpy(dtype="float64")
+        else:
+            matrix = np.full(shape, None, dtype=object)
+            matrix[codes, position] = data.to_numpy(dtype=object)
         values[column] = matrix
     return CurveMatrix(np.asarray(run_ids, dtype=object), epoch, valid, values)
 

@@ -19,6 +19,15 @@ the constant-prediction loss) and ``not_learning`` (M_er not below ``1 − learn
 × a reference loss: the curve table's ``reference_loss``, else the first finite test
 loss). ``flag_reason`` says why in one sentence.
 
+Partial curves (``reusebench ingest`` of trackers): a run whose ``loss_kind`` reads
+"1 - accuracy" holds 1 − accuracy as its losses, so the error-based metrics (Δ(fit), D_unif,
+the flags) are computed on it, while every loss-based metric the registry marks undefined on
+accuracy curves (``on_accuracy_curves=False``: M_er, ep*, M_stab, T(M_er), D_re) is NaN with
+status "accuracy-only curve: no loss" where it has a status column. A run whose train loss
+is NaN at every epoch did not log it: it is not flagged diverged for that, and the metrics
+that need the train curve (``needs``: D_re, D_unif; the authors' M_stab) are NaN with status
+"train loss not logged".
+
 Every column is registered in :mod:`reusebench.metricdefs`. ``definitions="authors"``
 computes the Study A authors' variants instead of the paper's equations (losses clipped to
 [0, 36], a 2δ-epoch stability window of |H_test − min H_train|, T(M_er) as the cumulative
@@ -41,10 +50,12 @@ from reusebench.metricdefs import (
     AUTHORS_CLIP,
     DEFAULT_DELTA,
     DEFAULT_FIT_POINTS,
+    METRICS_TABLE,
     PAPER,
     check_definitions,
     check_delta,
     check_fit_points,
+    metric_defs,
 )
 
 DEFAULT_DIVERGE_FACTOR = 10.0
@@ -53,6 +64,10 @@ REFERENCE_COLUMN = "reference_loss"
 FLAG_COLUMNS = ("diverged", "not_learning")
 MATRIX_COLUMNS = ("train_loss", "test_loss", "epoch_seconds", "gpu_mem_max_mb",
                   "gpu_util_mean_pct")
+LOSS_KIND_COLUMN = "loss_kind"  # as reusebench.ingest writes it
+FROM_ACCURACY = "1 - accuracy"
+NO_LOSS = "accuracy-only curve: no loss"
+TRAIN_NOT_LOGGED = "train loss not logged"
 
 
 def masked_sum(values: np.ndarray, include: np.ndarray) -> np.ndarray:
@@ -307,15 +322,20 @@ def _loss(value: float) -> str:
 
 def divergence(train_loss: np.ndarray, test_loss: np.ndarray, epoch: np.ndarray,
                valid: np.ndarray, reference: np.ndarray, reference_kind: np.ndarray,
-               factor: float = DEFAULT_DIVERGE_FACTOR) -> tuple[np.ndarray, np.ndarray]:
+               factor: float = DEFAULT_DIVERGE_FACTOR,
+               train_logged: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``diverged`` per run and why ("" where not), from the earliest of three events.
 
     A non-finite train or test loss; a test loss above ``factor`` × the run's first finite
     test loss; a test loss above ``factor`` × its constant-prediction loss (where known).
-    Bounds from a reference that is not positive are not applied.
+    Bounds from a reference that is not positive are not applied. The train loss of a run
+    where ``train_logged`` is False (default: every run logged it) is not checked.
     """
     finite_test = valid & np.isfinite(test_loss)
-    nonfinite = first_position(valid & ~(np.isfinite(train_loss) & finite_test))
+    finite_train = np.isfinite(train_loss)
+    if train_logged is not None:
+        finite_train |= ~np.asarray(train_logged, dtype=bool)[:, None]
+    nonfinite = first_position(valid & ~(finite_train & finite_test))
     first, first_pos = first_finite(test_loss, valid)
     with np.errstate(invalid="ignore"):
         over_first = first_position(finite_test & (first > 0)[:, None]
@@ -361,11 +381,12 @@ def not_learning(m_er: np.ndarray, reference: np.ndarray, reference_kind: np.nda
 def run_flags(train_loss: np.ndarray, test_loss: np.ndarray, epoch: np.ndarray,
               valid: np.ndarray, m_er: np.ndarray, given_reference: np.ndarray | None = None,
               diverge_factor: float = DEFAULT_DIVERGE_FACTOR,
-              learn_margin: float = DEFAULT_LEARN_MARGIN) -> pd.DataFrame:
+              learn_margin: float = DEFAULT_LEARN_MARGIN,
+              train_logged: np.ndarray | None = None) -> pd.DataFrame:
     """diverged, not_learning, flag_reason, reference_loss and reference_kind per run."""
     reference, kind = reference_losses(test_loss, valid, given_reference)
     diverged, why_diverged = divergence(train_loss, test_loss, epoch, valid, reference, kind,
-                                        diverge_factor)
+                                        diverge_factor, train_logged)
     stalled, why_stalled = not_learning(m_er, reference, kind, learn_margin)
     reasons = [("; ".join(part for part in pair if part))
                for pair in zip(why_diverged, why_stalled, strict=True)]
@@ -384,9 +405,55 @@ def flagged(run_metrics: pd.DataFrame) -> pd.Series:
 
 
 def matrix_columns(curves: pd.DataFrame) -> tuple[str, ...]:
-    """The curve columns the metrics read: MATRIX_COLUMNS, plus reference_loss if present."""
-    return (*MATRIX_COLUMNS, *([REFERENCE_COLUMN] if REFERENCE_COLUMN in curves.columns
-                               else []))
+    """The curve columns the metrics read: MATRIX_COLUMNS, plus reference_loss and loss_kind
+    where present."""
+    return (*MATRIX_COLUMNS, *(column for column in (REFERENCE_COLUMN, LOSS_KIND_COLUMN)
+                               if column in curves.columns))
+
+
+def accuracy_only(matrix: CurveMatrix) -> np.ndarray:
+    """Per run, True where the curve table's ``loss_kind`` reads "1 - accuracy": its losses
+    are 1 − accuracy (False where the column is absent or says ``loss``)."""
+    kinds = matrix.values.get(LOSS_KIND_COLUMN)
+    if kinds is None:
+        return np.zeros(len(matrix.valid), dtype=bool)
+    return (matrix.valid & (kinds == FROM_ACCURACY)).any(axis=1)
+
+
+def train_logged(train_loss: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Per run, False where the train loss is NaN at every epoch (not logged, e.g. an Optuna
+    trial); ±inf is a logged loss."""
+    return (valid & ~np.isnan(train_loss)).any(axis=1)
+
+
+def _partial_curve_columns(fit_points: Sequence[int],
+                           definitions: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """From the registry: the per-run metrics undefined on accuracy-only curves (loss-based,
+    ``on_accuracy_curves=False``) and those that need the train curve."""
+    per_run = [m for m in metric_defs(fit_points) if m.source == METRICS_TABLE]
+    no_loss = tuple(m.column for m in per_run if not m.on_accuracy_curves and m.uses_losses())
+    needs_train = tuple(m.column for m in per_run if "train_loss" in m.needs)
+    if definitions == AUTHORS:  # the authors' M_stab sums |H_test − min H_train|
+        needs_train += ("m_stab",)
+    return no_loss, needs_train
+
+
+def _mask_partial(table: pd.DataFrame, no_loss_runs: np.ndarray, no_train_runs: np.ndarray,
+                  fit_points: Sequence[int], definitions: str) -> pd.DataFrame:
+    """NaN, with the reason in the status column, for the metrics a partial curve lacks."""
+    no_loss, needs_train = _partial_curve_columns(fit_points, definitions)
+    for columns, runs, reason in ((needs_train, no_train_runs, TRAIN_NOT_LOGGED),
+                                  (no_loss, no_loss_runs, NO_LOSS)):
+        if not runs.any():
+            continue
+        rows = pd.Series(runs, index=table.index)
+        for column in columns:
+            table[column] = table[column].mask(rows)
+            if f"{column}_status" in table.columns:
+                table[f"{column}_status"] = table[f"{column}_status"].mask(rows, reason)
+            if column == "m_stab":
+                table["stab_window"] = table["stab_window"].mask(rows, 0)
+    return table
 
 
 def per_run_metrics(curves: pd.DataFrame, delta: int = DEFAULT_DELTA,
@@ -409,8 +476,9 @@ def metrics_of_matrix(matrix: CurveMatrix, delta: int = DEFAULT_DELTA,
     """Every per-run metric from padded arrays (the part that scales with the run count).
 
     ``matrix.values`` may hold ``reference_loss`` (the constant-prediction loss per epoch
-    row); the flags then use it as the reference. ``definitions`` is ``paper`` (the
-    equations) or ``authors`` (the Study A authors' code, :mod:`reusebench.metricdefs`).
+    row); the flags then use it as the reference. It may hold ``loss_kind`` (accuracy-only
+    runs, see the module docstring). ``definitions`` is ``paper`` (the equations) or
+    ``authors`` (the Study A authors' code, :mod:`reusebench.metricdefs`).
     """
     delta, fit_points = check_delta(delta), check_fit_points(fit_points)
     definitions = check_definitions(definitions)
@@ -421,8 +489,9 @@ def metrics_of_matrix(matrix: CurveMatrix, delta: int = DEFAULT_DELTA,
     m_er, star = model_error(test_loss, valid)
     ep_star = epoch_at(epoch, star)
     raw_m_er = m_er if definitions == PAPER else model_error(raw_test, valid)[0]
+    logged = train_logged(raw_train, valid)
     flags = run_flags(raw_train, raw_test, epoch, valid, raw_m_er,
-                      values.get(REFERENCE_COLUMN), diverge_factor, learn_margin)
+                      values.get(REFERENCE_COLUMN), diverge_factor, learn_margin, logged)
     loss_metrics = _loss_metrics(matrix, train_loss, test_loss, m_er, star, delta, definitions)
     table = pd.DataFrame({
         "n_epochs": matrix.n_epochs.astype("int64"),
@@ -435,7 +504,8 @@ def metrics_of_matrix(matrix: CurveMatrix, delta: int = DEFAULT_DELTA,
         "gpu_max_mem_mb": masked_reduce(values["gpu_mem_max_mb"], valid, "max"),
         "gpu_avg_util_pct": masked_reduce(values["gpu_util_mean_pct"], valid, "mean"),
     })
-    return pd.concat([table, predictability(epoch, test_loss, valid, fit_points)], axis=1)
+    table = pd.concat([table, predictability(epoch, test_loss, valid, fit_points)], axis=1)
+    return _mask_partial(table, accuracy_only(matrix), ~logged, fit_points, definitions)
 
 
 def _loss_metrics(matrix: CurveMatrix, train_loss: np.ndarray, test_loss: np.ndarray,
