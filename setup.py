@@ -6,7 +6,7 @@ C compiler the install goes on and the reader hashes with CPython's MD5 (slower,
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("reusebench.nasbench._accel",
-                             sources=["reusebench/nasbench/_accel.c"],
+setup(ext_modules=[Extension("reusebench.data.nasbench._accel",
+                             sources=["reusebench/data/nasbench/_accel.c"],
                              extra_compile_args=["-O3", "-Wno-psabi"],
                              optional=True)])

@@ -23,9 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
 
-from reusebench.curves import validate_curves
-from reusebench.forecast.families import FAMILIES, Family
-from reusebench.forecast.predict import (
+from reusebench.core.curves import validate_curves
+from reusebench.core.forecast.families import FAMILIES, Family
+from reusebench.core.forecast.predict import (
     DEFAULT_DRAWS,
     FIT_BLOCK,
     fit_members,
@@ -33,8 +33,8 @@ from reusebench.forecast.predict import (
     map_forecasts,
     summarize,
 )
-from reusebench.forecast.targets import targets_of
-from reusebench.synthetic import synthetic_curves, synthetic_grid
+from reusebench.core.forecast.targets import targets_of
+from reusebench.data.synthetic import synthetic_curves, synthetic_grid
 
 
 class Clock:

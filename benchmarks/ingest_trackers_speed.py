@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reusebench.ingest import IngestOptions, headline, ingest_to_file
+from reusebench.data.ingest import IngestOptions, headline, ingest_to_file
 
 MINIMAL_SCHEMA = """
 create table experiments (experiment_id integer primary key, name varchar(256),

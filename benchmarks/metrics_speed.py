@@ -18,15 +18,15 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import OptimizeWarning, curve_fit
 
-from reusebench.curves import curve_matrix, run_keys, validate_curves
-from reusebench.metrics import (
+from reusebench.core.curves import curve_matrix, run_keys, validate_curves
+from reusebench.core.metrics import (
     DEFAULT_FIT_POINTS,
     MATRIX_COLUMNS,
     metrics_of_matrix,
     predictability,
 )
-from reusebench.pairs import pair_metrics
-from reusebench.synthetic import synthetic_curves, synthetic_grid
+from reusebench.core.pairs import pair_metrics
+from reusebench.data.synthetic import synthetic_curves, synthetic_grid
 
 MODELS = {"pw": lambda x, a, b: a * np.power(x, b), "exp": lambda x, a, b: a * np.power(b, x)}
 
@@ -67,7 +67,7 @@ def main() -> None:
     start = time.perf_counter()
     curves = validate_curves(curves, source="synthetic")
     validated = time.perf_counter()
-    # the steps of reusebench.tables.metric_tables, timed one by one
+    # the steps of reusebench.core.metric_tables.metric_tables, timed one by one
     matrix = curve_matrix(curves, MATRIX_COLUMNS)
     run_metrics = pd.concat([run_keys(curves), metrics_of_matrix(matrix)], axis=1)
     per_run_done = time.perf_counter()

@@ -39,12 +39,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reusebench.nasbench import cellhash
-from reusebench.nasbench.cellhash import hash_pruned_digests, hex_rows
-from reusebench.nasbench.graph import CANONICAL_OPS, INPUT_LABEL, OUTPUT_LABEL, cell_hash
-from reusebench.nasbench.proto import decode_model_metrics, encode_model_metrics
-from reusebench.nasbench.records import read_nasbench, write_nasbench_table
-from reusebench.nasbench.tfrecord import iter_tfrecord, write_tfrecord
+from reusebench.data.nasbench import cellhash
+from reusebench.data.nasbench.cellhash import hash_pruned_digests, hex_rows
+from reusebench.data.nasbench.graph import CANONICAL_OPS, INPUT_LABEL, OUTPUT_LABEL, cell_hash
+from reusebench.data.nasbench.proto import decode_model_metrics, encode_model_metrics
+from reusebench.data.nasbench.records import read_nasbench, write_nasbench_table
+from reusebench.data.nasbench.tfrecord import iter_tfrecord, write_tfrecord
 
 REPEATS = 3
 EPOCHS = 108
@@ -263,7 +263,7 @@ def main() -> None:
     args = parser.parse_args()
     print("command:", shlex.join([Path(sys.executable).name, *sys.argv]))
     print("before:", load())
-    print("route:", "compiled extension reusebench.nasbench._accel" if cellhash.accel
+    print("route:", "compiled extension reusebench.data.nasbench._accel" if cellhash.accel
           else "numpy + CPython MD5 (the extension was not built)")
 
     with tempfile.TemporaryDirectory() as scratch:

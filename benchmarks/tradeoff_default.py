@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reusebench.workflow import copy_workflow
+from reusebench.glue.workflow import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_SECONDS = 300

@@ -1,5 +1,5 @@
 import sys
 
-from reusebench.cli import main
+from reusebench.glue.cli import main
 
 sys.exit(main())

@@ -34,8 +34,8 @@ from types import TracebackType
 
 import pandas as pd
 
-from reusebench.curves import RUN_KEYS, epoch_problem, make_run_id
-from reusebench.errors import InputError
+from reusebench.core.curves import RUN_KEYS, epoch_problem, make_run_id
+from reusebench.core.errors import InputError
 
 BASE_COLUMNS = ("run_id", *RUN_KEYS, "epoch", "train_loss", "test_loss", "epoch_seconds")
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from reusebench.errors import InputError
-from reusebench.extras import require
+from reusebench.core.errors import InputError
+from reusebench.core.extras import require
 from reusebench.log import CurveLogger
 
 keras = (require("tradeoff", "tf_keras") if os.environ.get("TF_USE_LEGACY_KERAS") == "1"

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reusebench.errors import InputError
-from reusebench.extras import require
+from reusebench.core.errors import InputError
+from reusebench.core.extras import require
 from reusebench.log import CurveLogger
 
 Callback = require("lightning", "lightning.pytorch.callbacks").Callback

@@ -1,7 +1,7 @@
 """Rule a10_download: fetch and unpack the NIST A10 archive named in the config."""
 
-from reusebench.datasets.microscopy import fetch_a10
-from reusebench.workflow import logged
+from reusebench.data.datasets.microscopy import fetch_a10
+from reusebench.glue.workflow import logged
 
 with logged(snakemake.log[0]) as log:
     spec = snakemake.params.spec

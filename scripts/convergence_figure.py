@@ -2,13 +2,13 @@
 
 import pandas as pd
 
-from reusebench.curves import read_many
-from reusebench.extras import require
-from reusebench.plots import save_figure
-from reusebench.workflow import logged
+from reusebench.core.curves import read_many
+from reusebench.core.extras import require
+from reusebench.glue.workflow import logged
+from reusebench.reporting.plots import save_figure
 
 with logged(snakemake.log[0]):
-    convergence_fits = require("workflow", "reusebench.figures").convergence_fits
+    convergence_fits = require("workflow", "reusebench.reporting.study_a.figures").convergence_fits
     dataset = snakemake.wildcards.dataset
     run_metrics = pd.read_parquet(snakemake.input.metrics)
     run_metrics = run_metrics[run_metrics["dataset"] == dataset]

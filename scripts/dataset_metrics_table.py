@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from reusebench.markdown import markdown_table
-from reusebench.study_a import per_dataset_tables
-from reusebench.workflow import logged
+from reusebench.glue.workflow import logged
+from reusebench.reporting.markdown import markdown_table
+from reusebench.reporting.study_a.tables import per_dataset_tables
 
 with logged(snakemake.log[0]):
     table = per_dataset_tables(pd.read_parquet(snakemake.input[0]))[snakemake.wildcards.dataset]

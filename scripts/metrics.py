@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from reusebench.tables import compute_metric_files
-from reusebench.workflow import logged
+from reusebench.core.metric_tables import compute_metric_files
+from reusebench.glue.workflow import logged
 
 with logged(snakemake.log[0]) as log:
     out_dir = Path(snakemake.output.metrics_csv).parent

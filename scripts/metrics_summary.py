@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from reusebench.report import metrics_summary_markdown
-from reusebench.workflow import logged
+from reusebench.glue.workflow import logged
+from reusebench.reporting.report import metrics_summary_markdown
 
 with logged(snakemake.log[0]):
     run_metrics = pd.read_parquet(snakemake.input.metrics)

@@ -1,11 +1,11 @@
 """Rule mini_nasbench: train sampled NAS-Bench-101 cells, write NAS-Bench-101 records."""
 
-from reusebench.datasets.cifar_like import make_cifar_like
-from reusebench.extras import require
-from reusebench.workflow import logged
+from reusebench.core.extras import require
+from reusebench.data.datasets.cifar_like import make_cifar_like
+from reusebench.glue.workflow import logged
 
 with logged(snakemake.log[0]) as log:
-    mini_module = require("seg", "reusebench.nasbench.mini")
+    mini_module = require("seg", "reusebench.training.nasbench.mini")
     MiniSettings = mini_module.MiniSettings
     sample_cells = mini_module.sample_cells
     train_mini_nasbench = mini_module.train_mini_nasbench

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from reusebench.cards.build import write_study_cards
-from reusebench.workflow import logged
+from reusebench.glue.workflow import logged
+from reusebench.reporting.cards.build import write_study_cards
 
 with logged(snakemake.log[0]) as log:
     run_dirs = [Path(path).parent for path in snakemake.input.curves]

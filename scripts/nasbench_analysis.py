@@ -2,11 +2,11 @@
 
 import pandas as pd
 
-from reusebench.markdown import markdown_table
-from reusebench.nasbench.analysis import analyse
-from reusebench.nasbench.figure import accuracy_by_budget
-from reusebench.plots import save_figure
-from reusebench.workflow import logged
+from reusebench.glue.workflow import logged
+from reusebench.reporting.markdown import markdown_table
+from reusebench.reporting.nasbench.analysis import analyse
+from reusebench.reporting.nasbench.figure import accuracy_by_budget
+from reusebench.reporting.plots import save_figure
 
 with logged(snakemake.log[0]) as log:
     tables = analyse(pd.read_parquet(snakemake.input[0]), snakemake.params.split)

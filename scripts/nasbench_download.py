@@ -1,7 +1,7 @@
 """Rule nasbench_download: fetch an official NAS-Bench-101 file and check its records."""
 
-from reusebench.nasbench.download import fetch_nasbench
-from reusebench.workflow import logged
+from reusebench.data.nasbench.download import fetch_nasbench
+from reusebench.glue.workflow import logged
 
 with logged(snakemake.log[0]) as log:
     source = snakemake.params.source

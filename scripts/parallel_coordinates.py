@@ -2,13 +2,13 @@
 
 import pandas as pd
 
-from reusebench.extras import require
-from reusebench.io import atomic_write
-from reusebench.plots import save_figure
-from reusebench.workflow import logged
+from reusebench.core.extras import require
+from reusebench.core.io import atomic_write
+from reusebench.glue.workflow import logged
+from reusebench.reporting.plots import save_figure
 
 with logged(snakemake.log[0]):
-    figures_module = require("workflow", "reusebench.figures")
+    figures_module = require("workflow", "reusebench.reporting.study_a.figures")
     parallel_coordinates = figures_module.parallel_coordinates
     parallel_coordinates_html = figures_module.parallel_coordinates_html
     dataset = snakemake.wildcards.dataset

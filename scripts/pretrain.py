@@ -1,13 +1,13 @@
 """Rule pretrain: train an architecture on the source data set; its checkpoint is the
 'pretrained' init of the grid."""
 
-from reusebench.curves import write_curves
-from reusebench.datasets.microscopy import load_dataset
-from reusebench.extras import require
-from reusebench.workflow import logged
+from reusebench.core.curves import write_curves
+from reusebench.core.extras import require
+from reusebench.data.datasets.microscopy import load_dataset
+from reusebench.glue.workflow import logged
 
 with logged(snakemake.log[0]) as log:
-    pretrain_run = require("seg", "reusebench.seg.train").pretrain_run
+    pretrain_run = require("seg", "reusebench.training.seg.train").pretrain_run
     settings, training = snakemake.params.settings, snakemake.params.training
     curves = pretrain_run(load_dataset(snakemake.input[0]), snakemake.wildcards.arch,
                           settings["lr"], settings["seed"], settings["device"],

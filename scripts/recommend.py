@@ -2,7 +2,8 @@
 
 import pandas as pd
 
-from reusebench.recommend import (
+from reusebench.glue.workflow import logged
+from reusebench.reporting.recommend import (
     candidate_table,
     recommend,
     recommendation_markdown,
@@ -10,7 +11,6 @@ from reusebench.recommend import (
     top_rows,
     write_recommendation,
 )
-from reusebench.workflow import logged
 
 with logged(snakemake.log[0]) as log:
     task = task_of(snakemake.wildcards.task)

@@ -1,7 +1,7 @@
 """Rule scorecard: every checkable claim of both papers against this run's numbers."""
 
-from reusebench.scorecard import scorecard_from_files, scorecard_markdown, write_scorecard
-from reusebench.workflow import logged
+from reusebench.glue.workflow import logged
+from reusebench.reporting.scorecard import scorecard_from_files, scorecard_markdown, write_scorecard
 
 with logged(snakemake.log[0]) as log:
     inputs, params = snakemake.input, snakemake.params

@@ -2,8 +2,9 @@
 
 import pandas as pd
 
-from reusebench.markdown import markdown_table
-from reusebench.study_a import (
+from reusebench.glue.workflow import logged
+from reusebench.reporting.markdown import markdown_table
+from reusebench.reporting.study_a.tables import (
     best_per_arch,
     eq11_check,
     resolve_eq11,
@@ -11,7 +12,6 @@ from reusebench.study_a import (
     seed_notes,
     table5_notes,
 )
-from reusebench.workflow import logged
 
 with logged(snakemake.log[0]) as log:
     run_metrics = pd.read_parquet(snakemake.input.metrics)

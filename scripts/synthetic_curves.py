@@ -2,9 +2,9 @@
 
 import zlib
 
-from reusebench.curves import write_curves
-from reusebench.synthetic import synthetic_curves, synthetic_grid
-from reusebench.workflow import logged
+from reusebench.core.curves import write_curves
+from reusebench.data.synthetic import synthetic_curves, synthetic_grid
+from reusebench.glue.workflow import logged
 
 with logged(snakemake.log[0]) as log:
     settings = snakemake.params.settings

@@ -2,10 +2,10 @@
 
 import json
 
-from reusebench.io import atomic_write
-from reusebench.tradeoff.data import load_npz_dataset
-from reusebench.tradeoff.scores import random_baseline
-from reusebench.workflow import logged
+from reusebench.core.io import atomic_write
+from reusebench.core.task_scores import random_baseline
+from reusebench.data.tradeoff_data import load_npz_dataset
+from reusebench.glue.workflow import logged
 
 with logged(snakemake.log[0]) as log:
     data = load_npz_dataset(snakemake.input[0])

@@ -1,8 +1,8 @@
 """Rule tradeoff_collect: every run summary as one row of runs.csv."""
 
-from reusebench.curves import write_table
-from reusebench.tradeoff.tables import read_summaries, runs_table
-from reusebench.workflow import logged
+from reusebench.core.curves import write_table
+from reusebench.glue.workflow import logged
+from reusebench.reporting.study_b.tables import read_summaries, runs_table
 
 with logged(snakemake.log[0]) as log:
     runs = runs_table(read_summaries(snakemake.input))

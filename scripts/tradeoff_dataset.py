@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from reusebench.tradeoff.data import prepare_dataset, write_dataset
-from reusebench.workflow import logged
+from reusebench.data.tradeoff_data import prepare_dataset, write_dataset
+from reusebench.glue.workflow import logged
 
 with logged(snakemake.log[0]) as log:
     source = snakemake.input[0] if len(snakemake.input) else None

@@ -1,7 +1,7 @@
 """Rule tradeoff_download: fetch an official CIFAR archive and check its md5."""
 
-from reusebench.tradeoff.data import fetch_cifar
-from reusebench.workflow import logged
+from reusebench.data.tradeoff_data import fetch_cifar
+from reusebench.glue.workflow import logged
 
 with logged(snakemake.log[0]) as log:
     path = fetch_cifar(snakemake.params.name, snakemake.output[0])

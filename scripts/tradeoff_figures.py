@@ -2,13 +2,13 @@
 
 import pandas as pd
 
-from reusebench.curves import read_many
-from reusebench.extras import require
-from reusebench.plots import save_figure
-from reusebench.workflow import logged
+from reusebench.core.curves import read_many
+from reusebench.core.extras import require
+from reusebench.glue.workflow import logged
+from reusebench.reporting.plots import save_figure
 
 with logged(snakemake.log[0]) as log:
-    figures = require("tradeoff", "reusebench.tradeoff.figures")
+    figures = require("tradeoff", "reusebench.reporting.study_b.figures")
     runs = pd.read_csv(snakemake.input.runs, dtype={"split": str})
     out = snakemake.output
     save_figure(figures.accuracy_curves(read_many(snakemake.input.curves)), out.curves,

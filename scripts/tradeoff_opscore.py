@@ -3,10 +3,15 @@ and as means over seeds."""
 
 import pandas as pd
 
-from reusebench.markdown import markdown_table
-from reusebench.tradeoff.opscore import NOTE
-from reusebench.tradeoff.tables import SEED_NOTE, dataset_ranking, ranking_by_seed, write_table
-from reusebench.workflow import logged
+from reusebench.core.opscore import NOTE
+from reusebench.glue.workflow import logged
+from reusebench.reporting.markdown import markdown_table
+from reusebench.reporting.study_b.tables import (
+    SEED_NOTE,
+    dataset_ranking,
+    ranking_by_seed,
+    write_table,
+)
 
 with logged(snakemake.log[0]) as log:
     dataset, out = snakemake.wildcards.dataset, snakemake.output

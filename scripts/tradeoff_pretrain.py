@@ -1,11 +1,11 @@
 """Rule tradeoff_pretrain: backbone weights trained on a synthetic source task or on a Study B
 data set's training split (input ``dataset``, when study_b.pretrain.source names one)."""
 
-from reusebench.extras import require
-from reusebench.workflow import logged
+from reusebench.core.extras import require
+from reusebench.glue.workflow import logged
 
 with logged(snakemake.log[0]) as log:
-    experiment_module = require("tradeoff", "reusebench.tradeoff.experiment")
+    experiment_module = require("tradeoff", "reusebench.training.keras.experiment")
     PretrainSettings = experiment_module.PretrainSettings
     pretrain_backbone = experiment_module.pretrain_backbone
     settings = dict(snakemake.params.settings)

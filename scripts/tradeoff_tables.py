@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from reusebench.tradeoff.tables import read_summaries, study_b_tables, write_table
-from reusebench.workflow import logged
+from reusebench.glue.workflow import logged
+from reusebench.reporting.study_b.tables import read_summaries, study_b_tables, write_table
 
 with logged(snakemake.log[0]) as log:
     runs = pd.read_csv(snakemake.input.runs, dtype={"split": str})

@@ -1,11 +1,11 @@
 """Rule tradeoff_train: one Study B configuration for every seed (one folder per seed)."""
 
-from reusebench.extras import require
-from reusebench.tradeoff.spec import Run
-from reusebench.workflow import logged
+from reusebench.core.extras import require
+from reusebench.core.tradeoff_runs import Run
+from reusebench.glue.workflow import logged
 
 with logged(snakemake.log[0]) as log:
-    experiment_module = require("tradeoff", "reusebench.tradeoff.experiment")
+    experiment_module = require("tradeoff", "reusebench.training.keras.experiment")
     RunSettings = experiment_module.RunSettings
     resolve_weights = experiment_module.resolve_weights
     run_seeds = experiment_module.run_seeds

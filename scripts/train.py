@@ -3,12 +3,12 @@ study_a.seeds in this one process, each into its own run folder."""
 
 from pathlib import Path
 
-from reusebench.datasets.microscopy import load_dataset
-from reusebench.extras import require
-from reusebench.workflow import logged
+from reusebench.core.extras import require
+from reusebench.data.datasets.microscopy import load_dataset
+from reusebench.glue.workflow import logged
 
 with logged(snakemake.log[0]) as log:
-    train_seeds = require("seg", "reusebench.seg.train").train_seeds
+    train_seeds = require("seg", "reusebench.training.seg.train").train_seeds
     run, training = snakemake.wildcards, snakemake.params.training
     train_seeds(load_dataset(snakemake.input.data), training["seeds"],
                 [Path(curves).parent for curves in snakemake.output.curves],

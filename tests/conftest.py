@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reusebench import workflow
+from reusebench.glue import workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -153,10 +153,10 @@ def finished_run(tmp_path_factory) -> Path:
 def reader_paths(request, monkeypatch):
     """Run a NAS-Bench reader test with the compiled extension, then without it (the numpy /
     Python route a machine without a C compiler takes)."""
-    from reusebench.nasbench import cellhash, graph, layout, tfrecord
+    from reusebench.data.nasbench import cellhash, graph, layout, tfrecord
 
     if request.param == "compiled" and cellhash.accel is None:
-        pytest.skip("the compiled extension reusebench.nasbench._accel was not built")
+        pytest.skip("the compiled extension reusebench.data.nasbench._accel was not built")
     if request.param == "numpy":
         for module in (cellhash, graph, layout, tfrecord):
             monkeypatch.setattr(module, "accel", None)

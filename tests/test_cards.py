@@ -14,19 +14,19 @@ import yaml
 from huggingface_hub import ModelCard
 from huggingface_hub.repocard_data import model_index_to_eval_results
 
-from reusebench import cli
-from reusebench.cards.build import (
+from reusebench.core.curves import write_curves
+from reusebench.core.errors import InputError
+from reusebench.core.metric_tables import compute_metric_files
+from reusebench.glue import cli
+from reusebench.reporting.cards.build import (
     read_metric_tables,
     read_run_folder,
     run_card_content,
     write_study_cards,
 )
-from reusebench.cards.content import absence_reason
-from reusebench.cards.render import card_text, check_card
-from reusebench.curves import write_curves
-from reusebench.errors import InputError
-from reusebench.tables import compute_metric_files
-from reusebench.tradeoff.tables import runs_table
+from reusebench.reporting.cards.content import absence_reason
+from reusebench.reporting.cards.render import card_text, check_card
+from reusebench.reporting.study_b.tables import runs_table
 
 EPOCHS = 12  # enough for the N = 10 convergence fits, too few for N = 15 and 20
 CHECKPOINT_BYTES = 2_500_000

@@ -4,8 +4,8 @@
 import numpy as np
 import pytest
 
-from reusebench.datasets.cifar_like import make_cifar_like, split
-from reusebench.evidence import above_chance
+from reusebench.core.evidence import above_chance
+from reusebench.data.datasets.cifar_like import make_cifar_like, split
 
 ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 

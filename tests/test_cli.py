@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reusebench import cli, tables
+from reusebench.core import metric_tables as tables
+from reusebench.glue import cli
 
 OUTPUTS = sorted(f"{name}.{suffix}" for name in ("metrics", "pairs", "unpaired")
                  for suffix in ("csv", "parquet"))

@@ -3,6 +3,7 @@ as training goes, readable while live, durable across a kill -9, safe to resume.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reusebench import cli
-from reusebench.curves import read_curves
-from reusebench.errors import InputError
+from reusebench.core.curves import read_curves
+from reusebench.core.errors import InputError
+from reusebench.glue import cli
 from reusebench.log import CurveLogger
 
 TRAIN = [0.9, 0.6, 0.45, 0.41]
@@ -124,29 +125,40 @@ def test_bad_keys_and_files_are_refused(tmp_path):
         CurveLogger(other)
 
 
+KERAS_RUN = """
+import json, sys
+import numpy as np
+from reusebench.log_keras import KerasCurveLogger, keras
+
+rng = np.random.default_rng(0)
+x = rng.normal(size=(32, 4)).astype("float32")
+y = (x[:, 0] > 0).astype("int64")
+keras.utils.set_random_seed(0)
+model = keras.Sequential([keras.layers.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+path = sys.argv[1]
+first = model.fit(x, y, validation_data=(x, y), epochs=2, batch_size=16, verbose=0,
+                  callbacks=[KerasCurveLogger(path, arch="mlp", lr=1e-3)])
+second = model.fit(x, y, validation_data=(x, y), epochs=3, initial_epoch=2, batch_size=16,
+                   verbose=0, callbacks=[KerasCurveLogger(path, arch="mlp", lr=1e-3)])
+print(json.dumps({key: [*first.history[key], *second.history[key]]
+                  for key in ("loss", "val_loss", "val_accuracy")}))
+"""
+
+
 def test_keras_callback_logs_every_epoch_and_resumes_from_initial_epoch(tmp_path):
     pytest.importorskip("keras", reason="Keras is not installed")
-    from reusebench.log_keras import KerasCurveLogger, keras
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(32, 4)).astype("float32")
-    y = (x[:, 0] > 0).astype("int64")
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.layers.Input((4,)), keras.layers.Dense(2,
-                                                                           activation="softmax")])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
     path = tmp_path / "curves.csv"
-    first = model.fit(x, y, validation_data=(x, y), epochs=2, batch_size=16, verbose=0,
-                      callbacks=[KerasCurveLogger(path, arch="mlp", lr=1e-3)])
-    second = model.fit(x, y, validation_data=(x, y), epochs=3, initial_epoch=2, batch_size=16,
-                       verbose=0, callbacks=[KerasCurveLogger(path, arch="mlp", lr=1e-3)])
+    # its own process: TensorFlow started here would fix the thread settings of later tests
+    done = subprocess.run([sys.executable, "-c", KERAS_RUN, str(path)], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    history = json.loads(done.stdout.splitlines()[-1])
     curves = read_curves(path)
     assert curves["epoch"].tolist() == [1, 2, 3]
     for column, key in (("train_loss", "loss"), ("test_loss", "val_loss"),
                         ("test_accuracy", "val_accuracy")):
-        logged = [*first.history[key], *second.history[key]]
-        np.testing.assert_allclose(curves[column], logged, rtol=1e-7)
+        np.testing.assert_allclose(curves[column], history[key], rtol=1e-7)
 
 
 def test_lightning_callback_logs_every_epoch(tmp_path):

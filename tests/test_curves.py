@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reusebench.curves import (
+from reusebench.core.curves import (
     COLUMNS,
     curve_matrix,
     read_curves,
@@ -10,7 +10,7 @@ from reusebench.curves import (
     validate_curves,
     write_curves,
 )
-from reusebench.errors import InputError
+from reusebench.core.errors import InputError
 
 
 @pytest.fixture

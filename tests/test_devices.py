@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import copy_workflow, snakemake
 
-from reusebench.devices import _visible, check_devices, device_problem
+from reusebench.glue.devices import _visible, check_devices, device_problem
 
 H100, A100 = ("NVIDIA H100 80GB HBM3", "GPU-1a2b"), ("NVIDIA A100-SXM4-40GB", "GPU-9f8e")
 

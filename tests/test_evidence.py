@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reusebench.evidence import (
+from reusebench.core.evidence import (
     FAILS,
     HOLDS,
     INCONCLUSIVE,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.optimize import curve_fit
 
-from reusebench import fit
+from reusebench.core import fit
 
 EPOCHS = np.arange(1, 21, dtype="float64")
 X = np.tile(EPOCHS, (3, 1))

@@ -6,18 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reusebench.curves import validate_curves
-from reusebench.forecast.backtest import (
+from reusebench.core.curves import validate_curves
+from reusebench.core.forecast.backtest import (
     actual_outcomes,
     backtest_runs,
     backtest_summary,
     crps,
     incumbents,
 )
-from reusebench.forecast.batchfit import fit_family
-from reusebench.forecast.families import FAMILIES
-from reusebench.forecast.predict import predict_draws, summarize
-from reusebench.forecast.targets import targets_of
+from reusebench.core.forecast.batchfit import fit_family
+from reusebench.core.forecast.families import FAMILIES
+from reusebench.core.forecast.predict import predict_draws, summarize
+from reusebench.core.forecast.targets import targets_of
 
 TRUE_PARAMETERS = {
     "pow3": [0.2, 1.0, 0.7],
@@ -163,7 +163,7 @@ def test_actual_outcomes_and_incumbents_of_a_hand_built_set(make_run, make_curve
 
 
 def test_results_do_not_depend_on_threads(make_run, make_curves, monkeypatch):
-    monkeypatch.setattr("reusebench.forecast.predict.FIT_BLOCK", 2)  # three chunks
+    monkeypatch.setattr("reusebench.core.forecast.predict.FIT_BLOCK", 2)  # three chunks
     y = _noisy_curves(np.random.default_rng(5), "pow3", runs=6, epochs=25)
     frames = [make_run(row, row, arch=f"a{i}") for i, row in enumerate(y)]
     targets = targets_of(validate_curves(make_curves(*frames), source="synthetic"))

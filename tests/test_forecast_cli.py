@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 
-from reusebench.cli import EXIT_BAD_INPUT, main
+from reusebench.glue.cli import EXIT_BAD_INPUT, main
 
 TRAINING_LOGS = ROOT.parent / "shared" / "data" / "training_logs" / "tensorboard_pets_unet"
 

@@ -17,14 +17,14 @@ import pandas as pd
 import pytest
 from conftest import ROOT, copy_workflow, snakemake
 
-from reusebench import cli
-from reusebench.curves import read_curves, validate_curves
-from reusebench.datasets.microscopy import unpack
-from reusebench.download import check_download, fetch
-from reusebench.errors import InputError
-from reusebench.io import atomic_write_all, output_problem
-from reusebench.metrics import per_run_metrics
-from reusebench.nasbench.records import write_nasbench_table
+from reusebench.core.curves import read_curves, validate_curves
+from reusebench.core.errors import InputError
+from reusebench.core.io import atomic_write_all, output_problem
+from reusebench.core.metrics import per_run_metrics
+from reusebench.data.datasets.microscopy import unpack
+from reusebench.data.download import check_download, fetch
+from reusebench.data.nasbench.records import write_nasbench_table
+from reusebench.glue import cli
 
 RUN = "A/a10/unet/random/lr0.001/s0/cpu"
 HEADER = "study,dataset,arch,init,lr,seed,device,epoch,train_loss,test_loss\n"

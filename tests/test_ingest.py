@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 from torch.utils.tensorboard import SummaryWriter
 
-from reusebench import cli
-from reusebench.curves import read_curves
-from reusebench.ingest.runkeys import KeyOptions, keys_from_name, run_keys
+from reusebench.core.curves import read_curves
+from reusebench.data.ingest.runkeys import KeyOptions, keys_from_name, run_keys
+from reusebench.glue import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 PETS = ROOT.parent / "shared" / "data" / "training_logs" / "tensorboard_pets_unet" / "runs"
@@ -156,7 +156,7 @@ def test_named_tags_override_the_defaults(tmp_path):
 # --- Keras, Lightning and the Study A authors' CSV ------------------------------------------
 
 def test_keras_csvlogger_and_tensorboard_callback_give_the_same_curve(tmp_path):
-    from reusebench.tradeoff.backend import configure, keras
+    from reusebench.training.keras.backend import configure, keras
 
     with contextlib.suppress(RuntimeError):  # TensorFlow already started in this process
         configure(1, "cpu")

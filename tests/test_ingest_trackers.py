@@ -23,16 +23,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reusebench import cli
-from reusebench.curves import read_curves
-from reusebench.ingest import IngestOptions, ingest_logs
-from reusebench.ingest.align import align_run
-from reusebench.ingest.archnames import arch_from_name, arch_from_value
-from reusebench.ingest.convert import _align_by_order
-from reusebench.ingest.runkeys import keys_from_params
-from reusebench.ingest.runlog import RunLog, make_series
-from reusebench.ingest.tags import choose_tags
-from reusebench.ingest.wandb_log import frame_records
+from reusebench.core.curves import read_curves
+from reusebench.data.ingest import IngestOptions, ingest_logs
+from reusebench.data.ingest.align import align_run
+from reusebench.data.ingest.archnames import arch_from_name, arch_from_value
+from reusebench.data.ingest.convert import _align_by_order
+from reusebench.data.ingest.runkeys import keys_from_params
+from reusebench.data.ingest.runlog import RunLog, make_series
+from reusebench.data.ingest.tags import choose_tags
+from reusebench.data.ingest.wandb_log import frame_records
+from reusebench.glue import cli
 
 TRAIN = [0.9, 0.6, 0.45, 0.41]
 VAL = [1.0, 0.7, 0.5, 0.52]

@@ -26,13 +26,13 @@ import pandas as pd
 import pytest
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
-from reusebench.curves import write_curves
-from reusebench.errors import InputError
-from reusebench.extras import EXTRAS, missing_extra_message, require
-from reusebench.nasbench.graph import cell_hash
-from reusebench.nasbench.proto import encode_model_metrics
-from reusebench.nasbench.records import encode_record
-from reusebench.nasbench.tfrecord import write_tfrecord
+from reusebench.core.curves import write_curves
+from reusebench.core.errors import InputError
+from reusebench.core.extras import EXTRAS, missing_extra_message, require
+from reusebench.data.nasbench.graph import cell_hash
+from reusebench.data.nasbench.proto import encode_model_metrics
+from reusebench.data.nasbench.records import encode_record
+from reusebench.data.nasbench.tfrecord import write_tfrecord
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -60,7 +60,7 @@ RUNNER = textwrap.dedent("""
 
     if os.environ.get("BLOCK") == "1":
         sys.meta_path.insert(0, Refuse())
-    from reusebench.cli import main
+    from reusebench.glue.cli import main
     results = []
     for argv in json.loads(sys.argv[1]):
         out = io.StringIO()
@@ -212,14 +212,15 @@ def test_the_nasbench_cell_space_needs_no_torch_and_the_network_names_the_extra(
                 if name.partition(".")[0] in {FRAMEWORKS!r}:
                     raise ModuleNotFoundError(name, name=name)
         sys.meta_path.insert(0, Refuse())
-        from reusebench.nasbench import records, space
-        from reusebench.errors import InputError
+        from reusebench.data.nasbench import records
+        from reusebench.data.nasbench import space
+        from reusebench.core.errors import InputError
         assert space.cell_family([[0, 1], [0, 0]]) == space.RESNET_LIKE
-        for module in ("reusebench.nasbench.mini", "reusebench.seg.train",
-                       "reusebench.tradeoff.experiment"):
-            extra = "tradeoff" if "tradeoff" in module else "seg"
+        for module in ("reusebench.training.nasbench.mini", "reusebench.training.seg.train",
+                       "reusebench.training.keras.experiment"):
+            extra = "tradeoff" if "keras" in module else "seg"
             try:
-                __import__("reusebench.extras").extras.require(extra, module)
+                __import__("reusebench.core.extras").core.extras.require(extra, module)
             except InputError as error:
                 print(error)
     """)
@@ -265,7 +266,7 @@ def test_check_config_without_the_workflow_extra_names_it():
                 if name.partition(".")[0] == "jsonschema":
                     raise ModuleNotFoundError(name, name=name)
         sys.meta_path.insert(0, Refuse())
-        from reusebench.cli import main
+        from reusebench.glue.cli import main
         sys.exit(main(["check-config", "config/config.yaml"]))
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
@@ -289,7 +290,7 @@ def test_a_missing_package_of_the_extra_is_one_sentence_naming_the_extra(monkeyp
 
 
 def test_require_returns_the_module_and_lets_other_import_errors_through(monkeypatch):
-    assert require("workflow", "reusebench.errors").InputError is InputError
+    assert require("workflow", "reusebench.core.errors").InputError is InputError
     monkeypatch.setitem(sys.modules, "not_an_extra_package", None)
     with pytest.raises(ModuleNotFoundError):
         require("seg", "not_an_extra_package")
@@ -437,12 +438,12 @@ def test_the_core_venv_reads_real_tensorboard_runs_and_nasbench_files(core_venv,
 @pytest.mark.install
 def test_the_core_venv_names_the_extra_a_rule_needs(core_venv):
     done = subprocess.run([core_venv.python, "-c",
-                           "from reusebench.extras import require; "
-                           "require('seg', 'reusebench.nasbench.mini')"],
+                           "from reusebench.core.extras import require; "
+                           "require('seg', 'reusebench.training.nasbench.mini')"],
                           capture_output=True, text=True, cwd="/", timeout=300)
     assert done.returncode != 0
     assert done.stderr.strip().splitlines()[-1] == (
-        "reusebench.errors.InputError: " + missing_extra_message("seg", "torch"))
+        "reusebench.core.errors.InputError: " + missing_extra_message("seg", "torch"))
     check = subprocess.run([str(core_venv.path / "bin" / "reusebench"), "check-config",
                             str(ROOT / "config" / "config.yaml")], capture_output=True, text=True,
                            cwd="/", timeout=300)

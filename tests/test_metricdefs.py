@@ -10,18 +10,9 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from reusebench import cli
-from reusebench.cards.content import study_a_card
-from reusebench.cards.render import card_text
-from reusebench.curves import curve_matrix, validate_curves
-from reusebench.figures import (
-    convergence_fits,
-    parallel_axes,
-    parallel_coordinates,
-    parallel_coordinates_html,
-    stability_by_arch,
-)
-from reusebench.metricdefs import (
+from reusebench.core.curves import curve_matrix, validate_curves
+from reusebench.core.metric_tables import metric_tables
+from reusebench.core.metricdefs import (
     AUTHORS,
     BY_COLUMN,
     METRICS_TABLE,
@@ -32,13 +23,27 @@ from reusebench.metricdefs import (
     metrics_table_columns,
     paper_fit_column,
 )
-from reusebench.metrics import matrix_columns, metrics_of_matrix, per_run_metrics
-from reusebench.nasbench.analysis import UNDEFINED_METRICS
-from reusebench.recommend import TASKS, candidate_table, recommend
-from reusebench.report import metrics_summary_markdown
-from reusebench.study_a import best_per_arch, eq11_check, per_dataset_tables, seed_aggregate
-from reusebench.synthetic import synthetic_curves, synthetic_grid
-from reusebench.tables import metric_tables
+from reusebench.core.metrics import matrix_columns, metrics_of_matrix, per_run_metrics
+from reusebench.data.synthetic import synthetic_curves, synthetic_grid
+from reusebench.glue import cli
+from reusebench.reporting.cards.content import study_a_card
+from reusebench.reporting.cards.render import card_text
+from reusebench.reporting.nasbench.analysis import UNDEFINED_METRICS
+from reusebench.reporting.recommend import TASKS, candidate_table, recommend
+from reusebench.reporting.report import metrics_summary_markdown
+from reusebench.reporting.study_a.figures import (
+    convergence_fits,
+    parallel_axes,
+    parallel_coordinates,
+    parallel_coordinates_html,
+    stability_by_arch,
+)
+from reusebench.reporting.study_a.tables import (
+    best_per_arch,
+    eq11_check,
+    per_dataset_tables,
+    seed_aggregate,
+)
 
 FIT_POINT_LISTS = [(10, 15), (5,), (10, 15, 20, 30)]
 

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reusebench.curves import validate_curves
-from reusebench.errors import InputError
-from reusebench.metrics import coefficient_of_variation, per_run_metrics
+from reusebench.core.curves import validate_curves
+from reusebench.core.errors import InputError
+from reusebench.core.metrics import coefficient_of_variation, per_run_metrics
 
 SIX = [f"delta_fit_{m}_{n}" for n in (10, 15, 20) for m in ("pw", "exp")]
 CURVE = [0.9, 0.5, 0.3, 0.4, 0.6]  # minimum 0.3 at epoch 3
@@ -324,7 +324,7 @@ def test_flags_are_computed_per_run_in_one_table(make_run, make_curves):
 
 
 def test_a_non_numeric_reference_loss_is_one_sentence_naming_the_column(make_run):
-    from reusebench.errors import InputError
+    from reusebench.core.errors import InputError
 
     with pytest.raises(InputError, match="non-numeric value 'ln2' in column 'reference_loss'"):
         validate_curves(make_run([1.0], [0.9], reference_loss="ln2"), "memory")
@@ -332,7 +332,7 @@ def test_a_non_numeric_reference_loss_is_one_sentence_naming_the_column(make_run
 
 def test_metrics_cli_takes_the_flag_settings_and_rejects_bad_ones(make_run, write_csv, tmp_path,
                                                                   capsys):
-    from reusebench import cli
+    from reusebench.glue import cli
 
     path = write_csv(make_run([1.0, 0.9, 0.8], [0.9, 0.7, 4.0]))
     assert cli.main(["metrics", str(path), "-o", str(tmp_path / "default")]) == 0

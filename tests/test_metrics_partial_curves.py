@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reusebench import cli
-from reusebench.curves import validate_curves
-from reusebench.ingest import convert
-from reusebench.metricdefs import METRICS_TABLE, metric_defs
-from reusebench.metrics import FROM_ACCURACY, NO_LOSS, TRAIN_NOT_LOGGED, per_run_metrics
+from reusebench.core.curves import validate_curves
+from reusebench.core.metricdefs import METRICS_TABLE, metric_defs
+from reusebench.core.metrics import FROM_ACCURACY, NO_LOSS, TRAIN_NOT_LOGGED, per_run_metrics
+from reusebench.data.ingest import convert
+from reusebench.glue import cli
 
 ACCURACY = [0.30, 0.52, 0.61, 0.68, 0.72, 0.75, 0.77, 0.78, 0.79, 0.80, 0.80, 0.81]
 ERROR = [1 - a for a in ACCURACY]
@@ -124,7 +124,7 @@ def test_an_ingested_optuna_study_round_trips_through_metrics(tmp_path, capsys, 
 # The scorecard's Eq. 11 Δ(fit) claim names the fit point the metrics table had.
 
 def _eq11_of(fit_column: str) -> pd.DataFrame:
-    from reusebench.study_a import eq11_check
+    from reusebench.reporting.study_a.tables import eq11_check
 
     rows = [{"dataset": dataset, "arch": arch, "seed": seed, "m_er": m_er, "d_unif": 0.5,
              fit_column: m_er + 0.01 * seed}
@@ -134,7 +134,7 @@ def _eq11_of(fit_column: str) -> pd.DataFrame:
 
 
 def test_the_scorecard_names_the_fit_point_the_check_used():
-    from reusebench.scorecard import EQ11, scorecard
+    from reusebench.reporting.scorecard import EQ11, scorecard
 
     default = scorecard("default", eq11=_eq11_of("delta_fit_pw_20")).iloc[2]
     assert default["holds_when"] == EQ11[2].holds_when

@@ -13,8 +13,9 @@ import pytest
 import tifffile
 from PIL import Image
 
-from reusebench.datasets import microscopy
-from reusebench.datasets.microscopy import (
+from reusebench.core.errors import InputError
+from reusebench.data.datasets import microscopy
+from reusebench.data.datasets.microscopy import (
     SegmentationData,
     dataset_summary,
     load_dataset,
@@ -24,7 +25,6 @@ from reusebench.datasets.microscopy import (
     split_indices,
     synthetic_microscopy,
 )
-from reusebench.errors import InputError
 
 SHARED_MICROSCOPY = Path(__file__).resolve().parents[2] / "shared" / "data" / "microscopy"
 NIST_CELLS = SHARED_MICROSCOPY / "nist_cells"

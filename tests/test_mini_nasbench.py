@@ -4,17 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from reusebench.datasets.cifar_like import make_cifar_like
-from reusebench.nasbench.graph import cell_hash
-from reusebench.nasbench.mini import (
-    MiniSettings,
-    sample_cells,
-    train_mini_nasbench,
-    train_runs,
-    write_runs,
-)
-from reusebench.nasbench.records import read_nasbench
-from reusebench.nasbench.space import (
+from reusebench.data.datasets.cifar_like import make_cifar_like
+from reusebench.data.nasbench.graph import cell_hash
+from reusebench.data.nasbench.records import read_nasbench
+from reusebench.data.nasbench.space import (
     CONV1X1,
     CONV3X3,
     INCEPTION_LIKE,
@@ -22,8 +15,17 @@ from reusebench.nasbench.space import (
     MAXPOOL3X3,
     OUTPUT,
     RESNET_LIKE,
-    build_network,
     cell_family,
+)
+from reusebench.training.nasbench.mini import (
+    MiniSettings,
+    sample_cells,
+    train_mini_nasbench,
+    train_runs,
+    write_runs,
+)
+from reusebench.training.nasbench.network import (
+    build_network,
     count_trainable_parameters,
 )
 

@@ -1,4 +1,4 @@
-"""The compiled extension (``reusebench.nasbench._accel``) gives what its Python twins give.
+"""The compiled extension (``reusebench.data.nasbench._accel``) gives what its Python twins give.
 
 The reader uses it for MD5s, cell hashes, pruning and TFRecord framing where it was built at
 install; every function is compared here with the plain route on random inputs, edge cases
@@ -13,8 +13,8 @@ import shutil
 import numpy as np
 import pytest
 
-from reusebench.nasbench import cellhash, graph, layout, tfrecord
-from reusebench.nasbench.graph import INPUT_LABEL, OUTPUT_LABEL, UNKNOWN_OP, module_hash
+from reusebench.data.nasbench import cellhash, graph, layout, tfrecord
+from reusebench.data.nasbench.graph import INPUT_LABEL, OUTPUT_LABEL, UNKNOWN_OP, module_hash
 
 accel = cellhash.accel
 needs_accel = pytest.mark.skipif(accel is None, reason="the extension was not built")

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reusebench.nasbench.analysis import (
+from reusebench.data.nasbench.records import read_nasbench
+from reusebench.reporting.nasbench.analysis import (
     INCEPTION,
     RESNET,
     analyse,
@@ -14,7 +15,6 @@ from reusebench.nasbench.analysis import (
     contour_fits,
     graph_compatibility,
 )
-from reusebench.nasbench.records import read_nasbench
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nasbench101"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"real NAS-Bench data absent at {DATA}")

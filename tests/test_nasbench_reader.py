@@ -12,9 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reusebench import cli
-from reusebench.errors import InputError
-from reusebench.nasbench.graph import (
+from reusebench.core.errors import InputError
+from reusebench.data.nasbench.graph import (
     CANONICAL_OPS,
     InvalidSpecError,
     cell_hash,
@@ -22,18 +21,19 @@ from reusebench.nasbench.graph import (
     module_hash,
     prune,
 )
-from reusebench.nasbench.proto import (
+from reusebench.data.nasbench.proto import (
     decode_metrics_batch,
     decode_model_metrics,
     encode_model_metrics,
 )
-from reusebench.nasbench.records import (
+from reusebench.data.nasbench.records import (
     COLUMNS,
     encode_record,
     read_nasbench,
     write_nasbench_table,
 )
-from reusebench.nasbench.tfrecord import crc32c_python, iter_tfrecord, write_tfrecord
+from reusebench.data.nasbench.tfrecord import crc32c_python, iter_tfrecord, write_tfrecord
+from reusebench.glue import cli
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nasbench101"
 ECNAS = DATA / "ecnas_energy_4V9E.tfrecord"

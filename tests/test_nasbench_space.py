@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from reusebench.nasbench.graph import cell_hash
-from reusebench.nasbench.space import (
+from reusebench.data.nasbench.graph import cell_hash
+from reusebench.data.nasbench.space import (
     CONV1X1,
     CONV3X3,
     INCEPTION_LIKE,
@@ -14,13 +14,15 @@ from reusebench.nasbench.space import (
     OPS,
     OUTPUT,
     RESNET_LIKE,
-    Cell,
-    build_network,
     cell_family,
-    count_trainable_parameters,
     pruned_cell,
     random_valid_cell,
     vertex_channels,
+)
+from reusebench.training.nasbench.network import (
+    Cell,
+    build_network,
+    count_trainable_parameters,
 )
 
 # v1 feeds v2 and v3; v2, v3 and v4 feed the output; the input feeds v1, v4 and the output.

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reusebench.nasbench import cellhash, layout, records
-from reusebench.nasbench.cellhash import Helper, hash_pruned_digests, hex_rows
-from reusebench.nasbench.graph import (
+from reusebench.data.nasbench import cellhash, layout, records
+from reusebench.data.nasbench.cellhash import Helper, hash_pruned_digests, hex_rows
+from reusebench.data.nasbench.graph import (
     CANONICAL_OPS,
     INPUT_LABEL,
     OUTPUT_LABEL,
@@ -24,9 +24,9 @@ from reusebench.nasbench.graph import (
     cell_hash,
     module_hash,
 )
-from reusebench.nasbench.proto import encode_model_metrics
-from reusebench.nasbench.records import encode_record, read_nasbench
-from reusebench.nasbench.tfrecord import frame_tfrecord, write_tfrecord
+from reusebench.data.nasbench.proto import encode_model_metrics
+from reusebench.data.nasbench.records import encode_record, read_nasbench
+from reusebench.data.nasbench.tfrecord import frame_tfrecord, write_tfrecord
 
 pytestmark = pytest.mark.usefixtures("reader_paths")  # compiled and numpy routes
 

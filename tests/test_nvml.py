@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from reusebench import nvml
-from reusebench.errors import InputError
+from reusebench.core.errors import InputError
+from reusebench.training.seg import nvml
 
 MIB = 2**20
 

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from reusebench import pairs as pairs_module
-from reusebench.curves import validate_curves
-from reusebench.metrics import per_run_metrics
-from reusebench.pairs import PAIR_COLUMNS, UNPAIRED_COLUMNS, pair_metrics
+from reusebench.core import pairs as pairs_module
+from reusebench.core.curves import validate_curves
+from reusebench.core.metrics import per_run_metrics
+from reusebench.core.pairs import PAIR_COLUMNS, UNPAIRED_COLUMNS, pair_metrics
 
 RANDOM_TEST = [0.9, 0.6, 0.4]  # M_er 0.4
 COCO_TEST = [0.5, 0.3, 0.35]  # M_er 0.3

@@ -3,9 +3,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reusebench.curves import validate_curves
-from reusebench.metrics import epoch_at, model_error, per_run_metrics, stability, uniformity
-from reusebench.pairs import pair_metrics
+from reusebench.core.curves import validate_curves
+from reusebench.core.metrics import epoch_at, model_error, per_run_metrics, stability, uniformity
+from reusebench.core.pairs import pair_metrics
 
 losses = st.floats(min_value=0.0, max_value=1e4, allow_nan=False, allow_infinity=False)
 curve = st.lists(losses, min_size=1, max_size=30)

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reusebench import cli
-from reusebench.errors import InputError
-from reusebench.recommend import (
+from reusebench.core.errors import InputError
+from reusebench.glue import cli
+from reusebench.reporting.recommend import (
     TASKS,
     Constraints,
     candidate_table,
@@ -181,8 +181,8 @@ def blown_up_grid() -> tuple[pd.DataFrame, pd.DataFrame]:
     The blown-up runs train faster (lower T(M_er)) and the random one's M_er is huge, so
     without flags inference ranks them first and transfer credits its pretrained twin.
     """
-    from reusebench.curves import validate_curves
-    from reusebench.tables import metric_tables
+    from reusebench.core.curves import validate_curves
+    from reusebench.core.metric_tables import metric_tables
 
     rows = []
     for init, lr, losses, seconds in [

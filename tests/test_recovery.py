@@ -12,7 +12,7 @@ import pandas as pd
 import psutil
 from conftest import copy_workflow
 
-from reusebench.recovery import clear_stale_leftovers, is_atomic_temp, stale_leftovers
+from reusebench.glue.recovery import clear_stale_leftovers, is_atomic_temp, stale_leftovers
 
 
 def test_atomic_write_temp_names_are_told_from_other_hidden_files():

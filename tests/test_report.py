@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import snakemake
 
-from reusebench.recommend import TASKS
+from reusebench.reporting.recommend import TASKS
 
 pytestmark = pytest.mark.e2e
 

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reusebench.evidence import FAILS, HOLDS, INCONCLUSIVE, NOT_RUN
-from reusebench.nasbench.analysis import INCEPTION, RESNET, paper_claims
-from reusebench.scorecard import (
+from reusebench.core.evidence import FAILS, HOLDS, INCONCLUSIVE, NOT_RUN
+from reusebench.reporting.nasbench.analysis import INCEPTION, RESNET, paper_claims
+from reusebench.reporting.scorecard import (
     COLUMNS,
     clustering_row,
     fp16_accuracy_row,
@@ -26,7 +26,7 @@ from reusebench.scorecard import (
     unfreezing_row,
     write_scorecard,
 )
-from reusebench.study_a import eq11_check
+from reusebench.reporting.study_a.tables import eq11_check
 
 N_CLAIMS = 3 + 4 + 8  # Eq. 11, NAS-Bench-101 (per source), Study B
 N_TEST, N_CLASSES = 1000, 10

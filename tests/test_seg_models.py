@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reusebench.errors import InputError
-from reusebench.seg.models import (
+from reusebench.core.errors import InputError
+from reusebench.training.seg.models import (
     ARCHS,
     build_model,
     is_head_key,

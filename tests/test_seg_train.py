@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from reusebench.curves import read_curves
-from reusebench.errors import InputError
-from reusebench.finished import remember_finished
-from reusebench.seg.models import ARCHS, build_model, is_head_key, load_pretrained
-from reusebench.seg.train import (
+from reusebench.core.curves import read_curves
+from reusebench.core.errors import InputError
+from reusebench.core.finished import remember_finished
+from reusebench.training.seg.models import ARCHS, build_model, is_head_key, load_pretrained
+from reusebench.training.seg.train import (
     METRICS,
     REFERENCE_COLUMNS,
     RESUME_FILE,

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reusebench.datasets.build import build_dataset, check_dataset_names, table4
-from reusebench.errors import InputError
-from reusebench.seg.train import train_run
+from reusebench.core.errors import InputError
+from reusebench.data.datasets.build import build_dataset, check_dataset_names, table4
+from reusebench.training.seg.train import train_run
 
 SHARED_MICROSCOPY = Path(__file__).resolve().parents[2] / "shared" / "data" / "microscopy"
 needs_shared = pytest.mark.skipif(not SHARED_MICROSCOPY.is_dir(),

@@ -3,22 +3,22 @@
 import pandas as pd
 import pytest
 
-from reusebench.figures import (
+from reusebench.core.metrics import per_run_metrics
+from reusebench.data.synthetic import synthetic_curves, synthetic_grid
+from reusebench.reporting.plots import save_figure
+from reusebench.reporting.study_a.figures import (
     convergence_fits,
     parallel_coordinates,
     parallel_coordinates_html,
     stability_by_arch,
 )
-from reusebench.metrics import per_run_metrics
-from reusebench.plots import save_figure
-from reusebench.study_a import (
+from reusebench.reporting.study_a.tables import (
     best_per_arch,
     eq11_check,
     seed_aggregate,
     seed_notes,
     table5_notes,
 )
-from reusebench.synthetic import synthetic_curves, synthetic_grid
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from test_cifar_like import nearest_class_mean_accuracy
 
-from reusebench.errors import InputError
-from reusebench.tradeoff import data as tradeoff_data
-from reusebench.tradeoff.data import (
+from reusebench.core.errors import InputError
+from reusebench.core.task_scores import classification_scores, random_baseline
+from reusebench.data import tradeoff_data as tradeoff_data
+from reusebench.data.tradeoff_data import (
     fetch_cifar,
     load_labelled_pngs,
     load_npz_dataset,
@@ -24,7 +25,6 @@ from reusebench.tradeoff.data import (
     synthetic_dataset,
     write_dataset,
 )
-from reusebench.tradeoff.scores import classification_scores, random_baseline
 
 ROOT = Path(__file__).resolve().parents[1]
 CIFAR_DIR = ROOT.parent / "shared" / "data" / "cifar"

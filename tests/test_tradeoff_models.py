@@ -6,13 +6,14 @@ import json
 import numpy as np
 import pytest
 
-from reusebench.curves import read_curves
-from reusebench.errors import InputError
-from reusebench.tradeoff.backend import configure, keras
-from reusebench.tradeoff.data import synthetic_dataset, write_dataset
-from reusebench.tradeoff.experiment import RunSettings, _restart, run_experiment, run_seeds
-from reusebench.tradeoff.measure import gzip_size, save_model, unmodified_sizes
-from reusebench.tradeoff.models import (
+from reusebench.core.curves import read_curves
+from reusebench.core.errors import InputError
+from reusebench.core.tradeoff_runs import ARCHS, Run, parse_technique
+from reusebench.data.tradeoff_data import synthetic_dataset, write_dataset
+from reusebench.training.keras.backend import configure, keras
+from reusebench.training.keras.experiment import RunSettings, _restart, run_experiment, run_seeds
+from reusebench.training.keras.measure import gzip_size, save_model, unmodified_sizes
+from reusebench.training.keras.models import (
     HEAD,
     build_backbone,
     build_classifier,
@@ -21,8 +22,7 @@ from reusebench.tradeoff.models import (
     set_trainable_top,
     weight_bearing_layers,
 )
-from reusebench.tradeoff.spec import ARCHS, Run, parse_technique
-from reusebench.tradeoff.techniques import (
+from reusebench.training.keras.techniques import (
     cluster_for_training,
     cluster_model,
     float16_copy,
@@ -30,7 +30,7 @@ from reusebench.tradeoff.techniques import (
     strip_clusters,
     transfer_top_layers,
 )
-from reusebench.tradeoff.train import compile_model, precise_batchnorm
+from reusebench.training.keras.train import compile_model, precise_batchnorm
 
 SHAPE = (32, 32, 3)  # the smallest input the Keras applications accept
 

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from reusebench.tradeoff.opscore import opscore, pareto_front, ranking
-from reusebench.tradeoff.tables import accuracy_table, ranking_by_seed, seed_table
+from reusebench.core.opscore import opscore, pareto_front, ranking
+from reusebench.reporting.study_b.tables import accuracy_table, ranking_by_seed, seed_table
 
 
 def test_paper_examples():
@@ -123,7 +123,7 @@ def test_bubble_chart_draws_one_labelled_bubble_per_model_with_seed_error_bars()
     import matplotlib
 
     matplotlib.use("Agg")
-    from reusebench.tradeoff.figures import bubble_chart
+    from reusebench.reporting.study_b.figures import bubble_chart
 
     figure = bubble_chart(_seeded_runs(), "synth10")
     axis = figure.axes[0]

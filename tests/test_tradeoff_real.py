@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 from test_tradeoff_data import SUBSET, fake_archive  # noqa: F401 (a fixture)
 
-from reusebench.errors import InputError
-from reusebench.tradeoff.backend import configure
-from reusebench.tradeoff.data import is_cifar_archive, prepare_dataset
-from reusebench.tradeoff.experiment import (
+from reusebench.core.errors import InputError
+from reusebench.data.tradeoff_data import is_cifar_archive, prepare_dataset
+from reusebench.training.keras.backend import configure
+from reusebench.training.keras.experiment import (
     PretrainSettings,
     pretrain_backbone,
     pretrain_images,
 )
-from reusebench.tradeoff.models import build_backbone
+from reusebench.training.keras.models import build_backbone
 
 LIMITS = {"limits": {"n_train": None, "n_test": None}, "seed": 0}
 TRAIN_VALUE, TEST_VALUE = 10, 250  # every pixel of a training / test image

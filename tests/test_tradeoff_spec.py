@@ -2,8 +2,8 @@
 
 import pytest
 
-from reusebench.errors import InputError
-from reusebench.tradeoff.spec import (
+from reusebench.core.errors import InputError
+from reusebench.core.tradeoff_runs import (
     Run,
     Technique,
     curve_dataset,

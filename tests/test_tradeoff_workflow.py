@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from conftest import copy_workflow, snakemake
 
-from reusebench.curves import read_curves
+from reusebench.core.curves import read_curves
 
 pytestmark = pytest.mark.e2e
 

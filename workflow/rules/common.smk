@@ -7,12 +7,12 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from reusebench.configcheck import load_config_file, schema_problem, typed_strings
-from reusebench.datasets.build import check_dataset_names
-from reusebench.devices import check_devices, visible_gpu_names
-from reusebench.download import check_download
-from reusebench.errors import InputError
-from reusebench.recovery import clear_stale_leftovers
+from reusebench.glue.configcheck import load_config_file, schema_problem, typed_strings
+from reusebench.data.datasets.build import check_dataset_names
+from reusebench.glue.devices import check_devices, visible_gpu_names
+from reusebench.data.download import check_download
+from reusebench.core.errors import InputError
+from reusebench.glue.recovery import clear_stale_leftovers
 
 def check_default_config(path):
     """The workflow's own config file must parse; else one sentence naming file and line."""
@@ -286,13 +286,13 @@ def nasbench_outputs():
 
 # ---------------------------------------------------------------- Study B
 
-from reusebench.tradeoff.data import CIFAR as TRADEOFF_CIFAR
-from reusebench.tradeoff.spec import SYNTHETIC_CLASSES as TRADEOFF_SYNTHETIC
-from reusebench.tradeoff.spec import Run as TradeoffRun
-from reusebench.tradeoff.spec import donor_run as tradeoff_donor_run
-from reusebench.tradeoff.spec import expand_runs as tradeoff_expand_runs
-from reusebench.tradeoff.spec import parse_technique as tradeoff_parse_technique
-from reusebench.tradeoff.spec import run_epochs as tradeoff_run_epochs
+from reusebench.data.tradeoff_data import CIFAR as TRADEOFF_CIFAR
+from reusebench.core.tradeoff_runs import SYNTHETIC_CLASSES as TRADEOFF_SYNTHETIC
+from reusebench.core.tradeoff_runs import Run as TradeoffRun
+from reusebench.core.tradeoff_runs import donor_run as tradeoff_donor_run
+from reusebench.core.tradeoff_runs import expand_runs as tradeoff_expand_runs
+from reusebench.core.tradeoff_runs import parse_technique as tradeoff_parse_technique
+from reusebench.core.tradeoff_runs import run_epochs as tradeoff_run_epochs
 
 
 def tradeoff_runs():
