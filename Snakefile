@@ -12,12 +12,7 @@ check_default_config("config/config.yaml")
 configfile: "config/config.yaml"
 
 
-validate_config(config, "config/config.schema.yaml")
-resolve_data_root(config, workflow.configfiles)
-check_study_a_config(config)
-check_downloads(config)
-check_config_devices(workflow, config)
-clear_killed_run_leftovers(workflow, config)
+prepare_config(workflow, config, "config/config.schema.yaml")
 
 
 include: "workflow/rules/data.smk"

@@ -1,5 +1,5 @@
-"""Glue for the scripts that Snakemake rules call (logging to the rule's log file), and a copy
-of the workflow to run in another folder (tests, benchmarks)."""
+"""Glue for the workflow: what its rule files use (config checks, the Study B run grid),
+logging of the scripts rules call, and a copy of the workflow to run in another folder."""
 
 from __future__ import annotations
 
@@ -12,6 +12,31 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from reusebench.core.errors import InputError
+from reusebench.core.tradeoff_runs import (
+    SYNTHETIC_CLASSES,
+    Run,
+    donor_run,
+    expand_runs,
+    parse_technique,
+    run_epochs,
+)
+from reusebench.data.tradeoff_data import CIFAR
+from reusebench.glue.configcheck import load_config_file
+from reusebench.glue.workflow_config import (
+    check_devices_here,
+    check_downloads,
+    check_study_a,
+    clear_killed_run_leftovers,
+    resolve_data_root,
+    typed_config,
+)
+
+# workflow/rules/common.smk imports what it uses from here and no other library module
+__all__ = ["CIFAR", "SYNTHETIC_CLASSES", "WORKFLOW_PARTS", "InputError", "Run",
+           "check_devices_here", "check_downloads", "check_study_a",
+           "clear_killed_run_leftovers", "copy_workflow", "donor_run", "expand_runs",
+           "load_config_file", "logged", "parse_technique", "resolve_data_root", "run_epochs",
+           "typed_config"]
 
 WORKFLOW_PARTS = ("Snakefile", "config", "workflow", "scripts", "envs", "profiles")
 
@@ -51,3 +76,4 @@ def copy_workflow(checkout: str | Path, target: str | Path) -> Path:
         else:
             shutil.copy(source, target / part)
     return target
+

@@ -1,18 +1,29 @@
-"""Helpers of the workflow (config validation, input functions, target lists)."""
+"""Helpers of the workflow (config checks, input functions, target lists)."""
 
 import os
 import sys
 
-import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from reusebench.glue.configcheck import load_config_file, schema_problem, typed_strings
-from reusebench.data.datasets.build import check_dataset_names
-from reusebench.glue.devices import check_devices, visible_gpu_names
-from reusebench.data.download import check_download
-from reusebench.core.errors import InputError
-from reusebench.glue.recovery import clear_stale_leftovers
+from reusebench.glue.workflow import (
+    CIFAR as TRADEOFF_CIFAR,
+    SYNTHETIC_CLASSES as TRADEOFF_SYNTHETIC,
+    InputError,
+    Run as TradeoffRun,
+    check_devices_here,
+    check_downloads,
+    check_study_a,
+    clear_killed_run_leftovers,
+    donor_run as tradeoff_donor_run,
+    expand_runs as tradeoff_expand_runs,
+    load_config_file,
+    parse_technique as tradeoff_parse_technique,
+    resolve_data_root,
+    run_epochs as tradeoff_run_epochs,
+    typed_config,
+)
+
 
 def check_default_config(path):
     """The workflow's own config file must parse; else one sentence naming file and line."""
@@ -22,48 +33,21 @@ def check_default_config(path):
         _config_error(str(error))
 
 
-def validate_config(config, schema):
-    """Validate and fill defaults; a bad key or value stops with one sentence naming it."""
-    with open(schema) as stream:
-        schema_tree = yaml.safe_load(stream)
-    config.update(typed_strings(config, schema_tree, schema_tree))
-    problem = schema_problem(config, schema)
-    if problem is not None:
-        _config_error(problem)
-    validate(config, schema)
-
-
-DATA_ROOT_FIELD = "{data_root}"
-
-
-def resolve_data_root(config, configfiles):
-    """Replace "{data_root}" in every string of the config by config["data_root"]; a path
-    that then does not exist stops the workflow with one sentence naming it (exit 2)."""
-    named = []
-
-    def substitute(value, key):
-        if isinstance(value, dict):
-            return {name: substitute(item, f"{key}.{name}" if key else name)
-                    for name, item in value.items()}
-        if isinstance(value, list):
-            return [substitute(item, f"{key}[{index}]") for index, item in enumerate(value)]
-        if isinstance(value, str) and DATA_ROOT_FIELD in value:
-            resolved = value.replace(DATA_ROOT_FIELD, str(config["data_root"]))
-            named.append((key, resolved))
-            return resolved
-        return value
-
-    resolved = substitute({key: value for key, value in config.items() if key != "data_root"},
-                          "")
-    where = ", ".join(str(path) for path in configfiles) or "the config"
-    if named and not config.get("data_root"):
-        _config_error(f"{where} uses {DATA_ROOT_FIELD} (key {named[0][0]}) but data_root is not "
-                      "set: pass --config data_root=FOLDER (the folder of the real data).")
-    for key, path in named:
-        if not os.path.exists(path):
-            _config_error(f"Configuration key {key} names {path}, which does not exist under "
-                          f"data_root {config['data_root']} ({where}).")
-    config.update(resolved)
+def prepare_config(workflow, config, schema):
+    """Type, validate and fill the config, resolve data_root, check data set names,
+    downloads and devices, and clear a killed run's leftovers; a problem stops with one
+    sentence naming the key and exit 2."""
+    try:
+        config.update(typed_config(config, schema))
+        validate(config, schema)
+        config.update(resolve_data_root(config, workflow.configfiles))
+        check_study_a(config)
+        check_downloads(config)
+        if workflow.is_main_process:
+            check_devices_here(config, sys.argv)
+            clear_killed_run_leftovers(config, sys.argv)
+    except InputError as error:
+        _config_error(str(error))
 
 
 def _config_error(message):
@@ -71,84 +55,9 @@ def _config_error(message):
     sys.exit(2)
 
 
-def check_downloads(config):
-    """Every configured download: http(s), and a SHA-256 (or sha256: skip, or a NAS-Bench-101
-    record count); else one sentence naming the key and exit 2."""
-    entries = [(f"study_a.datasets.{name}", spec, False)
-               for name, spec in config["study_a"]["datasets"].items()
-               if spec.get("kind") == "a10" and spec.get("url")]
-    entries += [(f"nasbench.downloads.{name}", spec, spec.get("records") is not None)
-                for name, spec in config["nasbench"]["downloads"].items()]
-    for key, spec, verified in entries:
-        try:
-            check_download(spec["url"], spec.get("sha256"), key, verified)
-        except InputError as error:
-            _config_error(str(error))
-
-
-def check_config_devices(workflow, config):
-    """Devices the config names must exist here when jobs run here (local executor, dry run
-    included); else one sentence and exit 2. Cluster runs check on the compute node."""
-    if not (workflow.is_main_process and config["check_devices"] and _runs_jobs_here()):
-        return
-    problem = check_devices(named_devices(config), visible_gpu_names())
-    if problem is not None:
-        _config_error(problem)
-
-
-def named_devices(config):
-    """(config key, device) for every device the config names."""
-    study_a, study_b = config["study_a"], config["study_b"]
-    named = [(f"study_a.devices[{i}]", device) for i, device in enumerate(study_a["devices"])]
-    named.append(("study_a.pretrain.device", study_a["pretrain"]["device"]))
-    named.append(("study_b.pretrain.device", study_b["pretrain"]["device"]))
-    named += [(f"study_b.runs[{i}].devices", device)
-              for i, grid in enumerate(study_b["runs"]) for device in grid["devices"]]
-    return named
-
-
-def _runs_jobs_here():
-    """False when the command line (profile included) submits jobs to a cluster executor."""
-    from contextlib import redirect_stderr
-    from io import StringIO
-
-    from snakemake.cli import parse_args
-
-    if "--unlock" in sys.argv:
-        return False
-    try:
-        with redirect_stderr(StringIO()):
-            _, args = parse_args(sys.argv[1:])
-    except (Exception, SystemExit):
-        return True
-    return getattr(args, "executor", None) in (None, "local", "dryrun", "touch")
-
-
-def clear_killed_run_leftovers(workflow, config):
-    """Locks and temp files a killed run left, removed when no other Snakemake process of
-    this machine runs here (so the same command reruns without --unlock)."""
-    if not workflow.is_main_process or "--unlock" in sys.argv:
-        return
-    removed = clear_stale_leftovers(".", config["results_dir"])
-    if removed:
-        print(f"Removed {len(removed)} leftovers of a killed run (stale locks in "
-              f".snakemake/locks, temp files of unfinished writes), e.g. {removed[0]}.",
-              file=sys.stderr)
-
-
 def res(path):
     """``path`` inside this config's results folder (key results_dir)."""
     return os.path.join(config["results_dir"], path)
-
-
-def check_study_a_config(config):
-    """Data set names the Study A grid refers to must exist; else one sentence and exit 2."""
-    settings = config["study_a"]
-    try:
-        check_dataset_names(settings["datasets"], settings["targets"],
-                            settings["pretrain"]["source"], settings["eq11"], settings["inits"])
-    except InputError as error:
-        _config_error(str(error))
 
 
 # ---------------------------------------------------------------- Study A
@@ -285,15 +194,6 @@ def nasbench_outputs():
 
 
 # ---------------------------------------------------------------- Study B
-
-from reusebench.data.tradeoff_data import CIFAR as TRADEOFF_CIFAR
-from reusebench.core.tradeoff_runs import SYNTHETIC_CLASSES as TRADEOFF_SYNTHETIC
-from reusebench.core.tradeoff_runs import Run as TradeoffRun
-from reusebench.core.tradeoff_runs import donor_run as tradeoff_donor_run
-from reusebench.core.tradeoff_runs import expand_runs as tradeoff_expand_runs
-from reusebench.core.tradeoff_runs import parse_technique as tradeoff_parse_technique
-from reusebench.core.tradeoff_runs import run_epochs as tradeoff_run_epochs
-
 
 def tradeoff_runs():
     """Every Study B run (config grids plus m2m donors); a bad entry stops with one sentence."""
