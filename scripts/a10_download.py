@@ -1,6 +1,6 @@
 """Rule a10_download: fetch and unpack the NIST A10 archive named in the config."""
 
-from reusebench.data.datasets.microscopy import fetch_a10
+from reusebench.data.microscopy import fetch_a10
 from reusebench.glue.workflow import logged
 
 with logged(snakemake.log[0]) as log:

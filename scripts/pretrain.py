@@ -3,7 +3,7 @@
 
 from reusebench.core.curves import write_curves
 from reusebench.core.extras import require
-from reusebench.data.datasets.microscopy import load_dataset
+from reusebench.data.microscopy import load_dataset
 from reusebench.glue.workflow import logged
 
 with logged(snakemake.log[0]) as log:

@@ -4,7 +4,7 @@ study_a.seeds in this one process, each into its own run folder."""
 from pathlib import Path
 
 from reusebench.core.extras import require
-from reusebench.data.datasets.microscopy import load_dataset
+from reusebench.data.microscopy import load_dataset
 from reusebench.glue.workflow import logged
 
 with logged(snakemake.log[0]) as log:

@@ -21,8 +21,8 @@ from reusebench.core.curves import read_curves, validate_curves
 from reusebench.core.errors import InputError
 from reusebench.core.io import atomic_write_all, output_problem
 from reusebench.core.metrics import per_run_metrics
-from reusebench.data.datasets.microscopy import unpack
 from reusebench.data.download import check_download, fetch
+from reusebench.data.microscopy import unpack
 from reusebench.data.nasbench.records import write_nasbench_table
 from reusebench.glue import cli
 

@@ -59,12 +59,12 @@ def _is_module(name: str) -> bool:
 
 
 def breaches() -> list[str]:
-    found = []
+    found: list[str] = []
     for module, path in package_modules():
         if module in ("reusebench", "reusebench.__main__"):
             continue
         layer = layer_of(module)
-        for target in imported_modules(path):
+        for target in sorted(imported_modules(path)):
             top = target.split(".")[0]
             if top == "reusebench" and target != "reusebench":
                 if layer_of(target) not in ALLOWED[layer]:

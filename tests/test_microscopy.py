@@ -14,10 +14,9 @@ import tifffile
 from PIL import Image
 
 from reusebench.core.errors import InputError
-from reusebench.data.datasets import microscopy
-from reusebench.data.datasets.microscopy import (
+from reusebench.data import microscopy
+from reusebench.data.microscopy import (
     SegmentationData,
-    dataset_summary,
     load_dataset,
     load_folder,
     preset_dataset,
@@ -25,6 +24,7 @@ from reusebench.data.datasets.microscopy import (
     split_indices,
     synthetic_microscopy,
 )
+from reusebench.reporting.study_a.tables import dataset_summary
 
 SHARED_MICROSCOPY = Path(__file__).resolve().parents[2] / "shared" / "data" / "microscopy"
 NIST_CELLS = SHARED_MICROSCOPY / "nist_cells"

@@ -10,9 +10,14 @@ import pytest
 from PIL import Image
 
 from reusebench.core.errors import InputError
-from reusebench.data.datasets.build import build_dataset, check_dataset_names, table4
-from reusebench.data.datasets.microscopy import load_folder, subset_indices, tile_pair
-from reusebench.reporting.study_a.tables import easy_and_hard_by_contrast, eq11_names, resolve_eq11
+from reusebench.data.datasets.build import build_dataset, check_dataset_names
+from reusebench.data.microscopy import load_folder, subset_indices, tile_pair
+from reusebench.reporting.study_a.tables import (
+    easy_and_hard_by_contrast,
+    eq11_names,
+    resolve_eq11,
+    table4,
+)
 
 SHARED_MICROSCOPY = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "microscopy"
 needs_shared = pytest.mark.skipif(not SHARED_MICROSCOPY.is_dir(),

@@ -16,23 +16,25 @@ import torch
 from reusebench.core.curves import read_curves
 from reusebench.core.errors import InputError
 from reusebench.core.finished import remember_finished
-from reusebench.training.seg.models import ARCHS, build_model, is_head_key, load_pretrained
-from reusebench.training.seg.train import (
+from reusebench.training.seg.device import resolve_device
+from reusebench.training.seg.evaluate import (
     METRICS,
     REFERENCE_COLUMNS,
-    RESUME_FILE,
-    RunConfig,
-    batches,
     class_weights,
     confusion_matrix,
     constant_reference,
+    segmentation_scores,
+)
+from reusebench.training.seg.models import ARCHS, build_model, is_head_key, load_pretrained
+from reusebench.training.seg.resume import RESUME_FILE
+from reusebench.training.seg.train import (
+    RunConfig,
+    batches,
     fit,
     normalisation,
     normalised_split,
     pretrain_run,
     recompute_batchnorm_statistics,
-    resolve_device,
-    segmentation_scores,
     train_run,
     train_seeds,
 )

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from reusebench.core.errors import InputError
-from reusebench.data.datasets.build import build_dataset, check_dataset_names, table4
+from reusebench.data.datasets.build import build_dataset, check_dataset_names
+from reusebench.reporting.study_a.tables import table4
 from reusebench.training.seg.train import train_run
 
 SHARED_MICROSCOPY = Path(__file__).resolve().parents[2] / "shared" / "data" / "microscopy"

@@ -1,1 +1,2 @@
-"""Synthetic data sets generated offline, deterministically by seed."""
+"""Study A data sets from their config entries (``build``) and CIFAR-like synthetic images
+(``cifar_like``), generated offline, deterministically by seed."""

@@ -1,11 +1,11 @@
-"""Study A data sets from their config entries, and Table 4 over them.
+"""Study A data sets from their config entries.
 
 An entry of ``study_a.datasets`` has a ``kind``: ``synthetic`` (generated from a contrast
 preset), ``folder`` (images/ and masks/ folders the user provides) or ``a10`` (a folder the
 ``a10_download`` rule fills from the configured archive). Folder and a10 entries may cut every
 pair into tiles (``tile``, the remainder dropped), resize (``resize_to``) and keep a random
 subset (``n_images``, drawn with the entry's ``seed``); see
-:func:`reusebench.data.datasets.microscopy.load_folder`.
+:func:`reusebench.data.microscopy.folder.load_folder`.
 """
 
 from __future__ import annotations
@@ -14,20 +14,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from reusebench.core.errors import InputError
-from reusebench.data.datasets.microscopy import (
+from reusebench.data.microscopy import (
     SegmentationData,
-    dataset_summary,
     load_folder,
     preset_dataset,
     require_folder,
 )
 
 KINDS = ("synthetic", "folder", "a10")
-TABLE4_COLUMNS = ("dataset", "modality", "n_classes", "mpix", "cv", "n_images", "n_train",
-                  "n_test", "image_size")
 
 
 def build_dataset(name: str, spec: Mapping[str, Any],
@@ -94,12 +89,6 @@ def check_dataset_names(datasets: Mapping[str, Any], targets: Sequence[str], sou
         if name not in targets:
             raise InputError(f"Configuration key {key} names {name!r}, which is not one of "
                              "study_a.targets.")
-
-
-def table4(datasets: Sequence[SegmentationData]) -> pd.DataFrame:
-    """Table 4: one summary row per data set (modality, classes, MPix, CV, counts)."""
-    rows = [dataset_summary(data) for data in datasets]
-    return pd.DataFrame(rows, columns=list(TABLE4_COLUMNS))
 
 
 EQ11_AUTO = "auto"

@@ -1,4 +1,5 @@
-"""Study A tables drawn from the per-run metrics: Table 5 and the Eq. 11 validation.
+"""Study A tables: Table 4 over the data sets, and from the per-run metrics Table 5 and the
+Eq. 11 validation.
 
 Table 5 and its aggregate over seeds leave out runs flagged diverged or not learning
 (:func:`reusebench.core.metrics.flagged`) and count them; the per-data-set tables keep every
@@ -18,14 +19,48 @@ import pandas as pd
 from reusebench.core.errors import InputError
 from reusebench.core.evidence import compare_paired, not_run, seed_summary
 from reusebench.core.metricdefs import fit_points_of, grouped_columns, paper_fit_column
-from reusebench.core.metrics import flagged
+from reusebench.core.metrics import coefficient_of_variation, flagged
 from reusebench.data.datasets.build import EQ11_AUTO, eq11_names
+from reusebench.data.microscopy import SegmentationData
 
 # companion columns the per-data-set tables show beside the metrics (all from the registry)
 SHOWN_COMPANIONS = ("stab_delta", "stab_window", "delta_fit_best", "diverged", "not_learning",
                     "flag_reason", "definitions")
 CONFIGURATION = ("dataset", "arch", "lr", "init", "device")  # every run key but the seed
+TABLE4_COLUMNS = ("dataset", "modality", "n_classes", "mpix", "cv", "n_images", "n_train",
+                  "n_test", "image_size")
 
+
+# ---------------------------------------------------------------- Table 4: the data sets
+
+def table4(datasets: Sequence[SegmentationData]) -> pd.DataFrame:
+    """Table 4: one summary row per data set (modality, classes, MPix, CV, counts)."""
+    rows = [dataset_summary(data) for data in datasets]
+    return pd.DataFrame(rows, columns=list(TABLE4_COLUMNS))
+
+
+def dataset_summary(data: SegmentationData) -> dict[str, Any]:
+    """The data set's row of Table 4, with the CV (Eq. 10) over its training images."""
+    n_images, height, width = data.masks.shape
+    return {
+        "dataset": data.name,
+        "modality": data.modality,
+        "n_classes": int(data.n_classes),
+        "mpix": n_images * height * width / 1e6,
+        "cv": coefficient_of_variation(grey(data.images[data.train_index])),
+        "n_images": int(n_images),
+        "n_train": len(data.train_index),
+        "n_test": len(data.test_index),
+        "image_size": f"{height}x{width}",
+    }
+
+
+def grey(images: np.ndarray) -> np.ndarray:
+    """N×H×W intensities: the channel mean of N×H×W×C images."""
+    return images.mean(axis=-1)
+
+
+# ---------------------------------------------------------------- Table 5, per data set, Eq. 11
 
 def best_per_arch(run_metrics: pd.DataFrame) -> pd.DataFrame:
     """Table 5: per dataset × arch, the unflagged run with the lowest M_er over lr and init.

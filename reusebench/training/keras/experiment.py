@@ -19,12 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
-import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +30,7 @@ import pandas as pd
 from reusebench.core.curves import make_run_id, validate_curves
 from reusebench.core.errors import InputError
 from reusebench.core.io import atomic_write, atomic_write_all
+from reusebench.core.provenance import system_info, utc_now
 from reusebench.core.task_scores import above_chance, classification_scores, reference_loss
 from reusebench.core.tradeoff_runs import (
     Run,
@@ -288,7 +286,7 @@ def run_experiment(run: Run, dataset_path: str | Path, weights: str | Path | Non
 def _run_one(run: Run, pooled: PooledData, weights: str | Path | None, settings: RunSettings,
              outputs: Mapping[str, str | Path], device_name: str,
              donor_path: str | Path | None, cache: FeatureCache, log: Log) -> dict:
-    started = datetime.now(UTC)
+    started = utc_now(timespec="auto")
     keras.utils.set_random_seed(settings.seed)
     technique = parse_technique(run.technique)
     data, train_index, test_index = pooled.run_data(run.split, settings.seed)
@@ -319,7 +317,7 @@ def _run_one(run: Run, pooled: PooledData, weights: str | Path | None, settings:
             cache.compiled = (prepared, initial_weights)
     deployable, sizes, extra = _deploy(prepared, technique, run.arch, data.image_shape,
                                        settings, outputs["model"])
-    scores = measured["scores"]
+    scores, system = measured["scores"], system_info()
     summary = {
         **_identity(run, technique, settings), "unfrozen_layers": unfrozen,
         "device_name": device_name, "n_train": len(data.y_train), "n_test": len(data.y_test),
@@ -332,8 +330,8 @@ def _run_one(run: Run, pooled: PooledData, weights: str | Path | None, settings:
         "layers": len(deployable.layers), **sizes, **extra,
         "gpu_peak_mb": measured["gpu_peak_mb"], "moved_layers": " ".join(prepared.moved_layers),
         "weights": str(weights) if weights is not None else "none",
-        "host": socket.gethostname(), "python": platform.python_version(), **versions(),
-        "started": started.isoformat(), "finished": datetime.now(UTC).isoformat(),
+        "host": system["host"], "python": system["python"], **versions(),
+        "started": started, "finished": utc_now(timespec="auto"),
         "settings": asdict(settings),
     }
     curves = _curve_table(run, settings, measured["epochs"], summary["reference_loss"])

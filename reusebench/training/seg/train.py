@@ -21,14 +21,10 @@ import hashlib
 import json
 import math
 import os
-import platform
 import random
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,7 +37,23 @@ from reusebench.core.curves import read_curves, validate_curves, write_curves
 from reusebench.core.errors import InputError
 from reusebench.core.finished import forget_finished, remember_finished, restore_finished
 from reusebench.core.io import atomic_write, atomic_write_all
+from reusebench.core.provenance import library_versions, system_info, utc_now
 from reusebench.training.seg import nvml
+from reusebench.training.seg.device import (
+    clock,
+    device_info,
+    nvml_device,
+    peak_memory_mb,
+    reset_peak_memory,
+    resolve_device,
+)
+from reusebench.training.seg.evaluate import (
+    class_weights,
+    confusion_matrix,
+    constant_reference,
+    ratio,
+    segmentation_scores,
+)
 from reusebench.training.seg.models import (
     SegmentationNet,
     build_model,
@@ -49,16 +61,11 @@ from reusebench.training.seg.models import (
     load_pretrained,
     load_torchvision_coco,
 )
+from reusebench.training.seg.resume import RESUME_FILE, Progress, save_progress, start_progress
 
 INITS = ("random", "pretrained", "coco")
-METRICS = ("pixel_accuracy", "precision", "recall", "f1", "iou")
-REFERENCE_COLUMNS = ("reference_loss", "reference_iou", "reference_f1")
-RESUME_FILE = "resume.pt"
 RUN_OUTPUTS = ("curves.csv", "provenance.json", "checkpoint.pt")
 RESUME_INTERVAL_S = 300.0
-# RunConfig fields that change how a run is executed, not what it computes
-RUNTIME_FIELDS = ("num_threads", "nvml_rate_hz", "keep_optimizer_state", "resume_interval_s",
-                  "checkpoint_dtype")
 CHECKPOINT_DTYPES = {"float32": torch.float32, "float16": torch.float16,
                      "bfloat16": torch.bfloat16}
 LIBRARIES = ("torch", "torchvision", "segmentation-models-pytorch", "numpy", "nvidia-ml-py")
@@ -67,7 +74,7 @@ FitResult = tuple[pd.DataFrame, dict[str, Any], dict[str, Any]]  # curves, check
 
 
 class SegmentationDataLike(Protocol):
-    """What training needs of ``reusebench.data.datasets.microscopy.SegmentationData``."""
+    """What training needs of ``reusebench.data.microscopy.SegmentationData``."""
 
     images: np.ndarray  # float32 (N, H, W, C), C in {1, 3}, raw intensities
     masks: np.ndarray  # int64 (N, H, W) class indices
@@ -98,16 +105,6 @@ class RunConfig:
     keep_optimizer_state: bool = False
     resume_interval_s: float = RESUME_INTERVAL_S
     checkpoint_dtype: str = "float32"
-
-
-@dataclass
-class Progress:
-    """Where the loop stands: the rows of the epochs done, the batch-order generator and the
-    file the state is saved to (None: never saved)."""
-
-    rows: list[dict[str, float]]
-    order: torch.Generator
-    path: Path | None
 
 
 @dataclass
@@ -221,7 +218,7 @@ def fit(data: SegmentationDataLike, config: RunConfig, log: Log = print,
     """
     _check_config(config)
     _check_data(data)
-    started = _now()
+    started = utc_now()
     torch_device = resolve_device(config.device)
     _make_deterministic(config.seed, config.num_threads)
     mean, std = normalisation(data.images[data.train_index])
@@ -231,8 +228,8 @@ def fit(data: SegmentationDataLike, config: RunConfig, log: Log = print,
     model = _initial_model(config, data) if model is None else _checked(model, config, data)
     model = model.to(torch_device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    progress = _start(model, optimizer, config, resume_path, log)
-    with nvml.NvmlSampler(_nvml_device(torch_device), config.nvml_rate_hz) as sampler:
+    progress = start_progress(model, optimizer, config, resume_path, log)
+    with nvml.NvmlSampler(nvml_device(torch_device), config.nvml_rate_hz) as sampler:
         rows = _epochs(model, optimizer, train, test, weights, config, sampler, log, progress)
     reference = constant_reference(train.masks.numpy(), test.masks.numpy(), weights)
     curves = _curve_table([{**row, **reference} for row in rows], config, data.name)
@@ -294,31 +291,6 @@ def _check_index(index: np.ndarray, n_images: int, name: str, field: str, minimu
         raise InputError(f"Data set {name}: {field} must hold image numbers 0..{n_images - 1}.")
 
 
-def resolve_device(device: str) -> torch.device:
-    """The torch device for 'cpu', 'cuda', 'cuda:N' or a GPU model name (checked on cuda:0)."""
-    if device.lower() == "cpu":
-        return torch.device("cpu")
-    host = socket.gethostname()
-    if not torch.cuda.is_available():
-        raise InputError(f"device {device!r} was requested but no CUDA device is available on "
-                         f"{host}.")
-    if device == "cuda" or device.startswith("cuda:"):
-        return _cuda_by_index(device, host)
-    name = torch.cuda.get_device_name(0)
-    if device.lower() not in name.lower():
-        raise InputError(f"device {device!r} was requested but cuda:0 on {host} is {name!r}.")
-    return torch.device("cuda:0")
-
-
-def _cuda_by_index(device: str, host: str) -> torch.device:
-    index_text = device.partition(":")[2] or "0"
-    count = torch.cuda.device_count()
-    if not index_text.isdigit() or int(index_text) >= count:
-        raise InputError(f"device {device!r} was requested but {host} has CUDA devices "
-                         f"cuda:0..cuda:{count - 1} only.")
-    return torch.device(f"cuda:{index_text}")
-
-
 def _make_deterministic(seed: int, num_threads: int) -> None:
     # cuBLAS reads this when CUDA starts; without it deterministic matmuls raise on CUDA.
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -349,15 +321,7 @@ def _checked(model: SegmentationNet, config: RunConfig,
     return model
 
 
-def _nvml_device(torch_device: torch.device) -> int | None:
-    if torch_device.type != "cuda":
-        return None
-    index = torch_device.index or 0
-    uuid = getattr(torch.cuda.get_device_properties(index), "uuid", None)
-    return nvml.nvml_index(None if uuid is None else str(uuid), index)
-
-
-# ---------------------------------------------------------------- data, loss and metrics
+# ---------------------------------------------------------------- the data as tensors
 
 
 def normalisation(train_images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -375,81 +339,6 @@ def normalised_split(data: SegmentationDataLike, index: np.ndarray, mean: np.nda
     return Split(torch.from_numpy(channels_first), torch.from_numpy(masks))
 
 
-def class_weights(masks: np.ndarray, n_classes: int) -> torch.Tensor:
-    """Inverse class-proportion weights ``(1/p_c) / sum_k (1/p_k)``; 0 for absent classes."""
-    counts = np.bincount(np.asarray(masks).ravel(), minlength=n_classes)[:n_classes]
-    present = counts > 0
-    inverse = np.zeros(n_classes)
-    inverse[present] = counts.sum() / counts[present]
-    return torch.tensor(inverse / inverse.sum(), dtype=torch.float32)
-
-
-def confusion_matrix(predicted: np.ndarray, target: np.ndarray, n_classes: int) -> np.ndarray:
-    """Pixel counts (n_classes × n_classes): rows are the true class, columns the predicted."""
-    pairs = np.asarray(target, dtype=np.int64).ravel() * n_classes + \
-        np.asarray(predicted, dtype=np.int64).ravel()
-    return np.bincount(pairs, minlength=n_classes**2).reshape(n_classes, n_classes)
-
-
-def segmentation_scores(confusion: np.ndarray) -> dict[str, float]:
-    """Pixel accuracy and macro precision, recall, F1 and IoU from a confusion matrix.
-
-    Per class c: precision TP/(TP+FP), recall TP/(TP+FN), F1 2TP/(2TP+FP+FN), IoU
-    TP/(TP+FP+FN). A class whose ratio is 0/0 (never predicted, or absent from both
-    prediction and truth) is left out of that macro mean.
-    """
-    confusion = np.asarray(confusion, dtype=np.float64)
-    true_positive = np.diag(confusion)
-    predicted, actual = confusion.sum(axis=0), confusion.sum(axis=1)
-    union = predicted + actual - true_positive
-    return {
-        "pixel_accuracy": _ratio(true_positive.sum(), confusion.sum()),
-        "precision": _macro(true_positive, predicted),
-        "recall": _macro(true_positive, actual),
-        "f1": _macro(2 * true_positive, predicted + actual),
-        "iou": _macro(true_positive, union),
-    }
-
-
-def constant_reference(train_masks: np.ndarray, test_masks: np.ndarray,
-                       weights: torch.Tensor) -> dict[str, float]:
-    """Test loss, IoU and F1 of the best prediction that ignores the image.
-
-    The constant class distribution that minimises the run's training loss (cross entropy
-    with class weights w) is ``p_c = w_c n_c / sum_k w_k n_k``, n_c the training pixels of
-    class c: the training class frequencies when the weights are equal, uniform over the
-    classes present with inverse-proportion weights. ``reference_loss`` is its test loss,
-    ``-sum_c w_c m_c ln p_c / sum_c w_c m_c`` (m_c the test pixels of class c), the same
-    weighted mean as the run's test loss; with equal weights it is
-    ``-sum_c q_test(c) ln p_train(c)``. IoU and F1 are those of predicting the most frequent
-    training class at every test pixel.
-    """
-    w = weights.double().numpy()
-    n_classes = len(w)
-    train_counts = np.bincount(np.asarray(train_masks).ravel(), minlength=n_classes)
-    test_counts = np.bincount(np.asarray(test_masks).ravel(), minlength=n_classes)
-    mass = w * train_counts
-    used = w * test_counts > 0
-    with np.errstate(divide="ignore"):
-        log_p = np.log(mass / mass.sum())
-    loss = _ratio(-(w * test_counts * log_p)[used].sum(), (w * test_counts).sum())
-    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
-    confusion[:, int(np.argmax(train_counts))] = test_counts
-    scores = segmentation_scores(confusion)
-    return {"reference_loss": loss, "reference_iou": scores["iou"],
-            "reference_f1": scores["f1"]}
-
-
-def _ratio(numerator: float, denominator: float) -> float:
-    return float(numerator / denominator) if denominator > 0 else math.nan
-
-
-def _macro(numerators: np.ndarray, denominators: np.ndarray) -> float:
-    defined = denominators > 0
-    return float(np.mean(numerators[defined] / denominators[defined])) if defined.any() \
-        else math.nan
-
-
 # ---------------------------------------------------------------- the loop
 
 
@@ -460,65 +349,30 @@ def _epochs(model: SegmentationNet, optimizer: torch.optim.Optimizer, train: Spl
     weights = weights.to(device)
     rows, saved_at = progress.rows, time.monotonic()
     for epoch in range(len(rows) + 1, config.epochs + 1):
-        _reset_torch_peak(device)
-        started = _clock(device)
+        reset_peak_memory(device)
+        started = clock(device)
         train_loss = _train_epoch(model, optimizer, train, weights, config.batch_size,
                                   progress.order)
         if config.precise_bn:
             recompute_batchnorm_statistics(model, train, config.batch_size)
-        trained = _clock(device)
+        trained = clock(device)
         test_loss, confusion = _evaluate(model, test, weights, config.batch_size,
                                          model.n_classes)
-        evaluated = _clock(device)
+        evaluated = clock(device)
         mem_mb, util_pct, n_samples = sampler.epoch_summary()
         train_loss, test_loss = _recorded(train_loss), _recorded(test_loss)
         rows.append({"epoch": epoch, "train_loss": train_loss, "test_loss": test_loss,
                      "epoch_seconds": trained - started, "eval_seconds": evaluated - trained,
                      "gpu_mem_max_mb": mem_mb, "gpu_util_mean_pct": util_pct,
-                     "gpu_samples": n_samples, "torch_mem_max_mb": _torch_peak_mb(device),
+                     "gpu_samples": n_samples, "torch_mem_max_mb": peak_memory_mb(device),
                      **segmentation_scores(confusion)})
         log(f"epoch {epoch}/{config.epochs} train_loss {train_loss:.3f} "
             f"test_loss {test_loss:.3f} ({evaluated - started:.1f} s)")
         if (progress.path is not None and epoch < config.epochs
                 and time.monotonic() - saved_at >= config.resume_interval_s):
-            _save_progress(model, optimizer, config, progress)
+            save_progress(model, optimizer, config, progress)
             saved_at = time.monotonic()
     return rows
-
-
-# ---------------------------------------------------------------- resuming a killed run
-
-
-def _science(config: RunConfig) -> dict[str, Any]:
-    """The fields that decide what a run computes: a saved state resumes only a run with these."""
-    return {key: value for key, value in asdict(config).items() if key not in RUNTIME_FIELDS}
-
-
-def _start(model: SegmentationNet, optimizer: torch.optim.Optimizer, config: RunConfig,
-           path: Path | None, log: Log) -> Progress:
-    """A fresh start, or the state of ``path`` restored into the model and the optimizer."""
-    progress = Progress([], torch.Generator().manual_seed(config.seed), path)
-    if path is None or not path.is_file():
-        return progress
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state.get("config") != _science(config):
-        log(f"{path}: saved by another configuration, starting afresh")
-        return progress
-    model.load_state_dict(state["model_state"])
-    optimizer.load_state_dict(state["optimizer_state"])
-    progress.order.set_state(state["order_rng"])
-    torch.set_rng_state(state["torch_rng"])
-    progress.rows = list(state["rows"])
-    log(f"resuming after epoch {len(progress.rows)} from {path}")
-    return progress
-
-
-def _save_progress(model: SegmentationNet, optimizer: torch.optim.Optimizer,
-                   config: RunConfig, progress: Progress) -> None:
-    state = {"config": _science(config), "rows": progress.rows,
-             "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
-             "order_rng": progress.order.get_state(), "torch_rng": torch.get_rng_state()}
-    atomic_write(progress.path, lambda tmp: torch.save(state, tmp))
 
 
 def _recorded(loss: float) -> float:
@@ -599,24 +453,7 @@ def _evaluate(model: SegmentationNet, test: Split, weights: torch.Tensor, batch_
         weight_sum += weights[masks].sum().item()
         confusion += confusion_matrix(logits.argmax(dim=1).cpu().numpy(), masks.cpu().numpy(),
                                       n_classes)
-    return _ratio(loss_sum, weight_sum), confusion
-
-
-def _clock(device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter()
-
-
-def _reset_torch_peak(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-
-
-def _torch_peak_mb(device: torch.device) -> float:
-    if device.type != "cuda":
-        return math.nan
-    return torch.cuda.max_memory_allocated(device) / nvml.MIB
+    return ratio(loss_sum, weight_sum), confusion
 
 
 # ---------------------------------------------------------------- outputs
@@ -647,6 +484,7 @@ def _checkpoint(model: SegmentationNet, optimizer: torch.optim.Optimizer | None,
 def _provenance(config: RunConfig, data: SegmentationDataLike, device: torch.device,
                 started: str, nvml_status: str, normalised: dict[str, list[float]],
                 weights: torch.Tensor) -> dict[str, Any]:
+    system = system_info()
     return {
         "config": asdict(config),
         "seed": config.seed,
@@ -655,36 +493,14 @@ def _provenance(config: RunConfig, data: SegmentationDataLike, device: torch.dev
                     "n_train": len(data.train_index), "n_test": len(data.test_index)},
         "normalisation": normalised,
         "class_weights": weights.tolist(),
-        "versions": _versions(),
-        "device": _device_info(device),
-        "host": socket.gethostname(),
-        "platform": platform.platform(),
+        "versions": {"python": system["python"], **library_versions(LIBRARIES)},
+        "device": device_info(device),
+        "host": system["host"],
+        "platform": system["platform"],
         "start": started,
-        "end": _now(),
+        "end": utc_now(),
         "nvml": {"status": nvml_status, "ok": nvml_status.startswith("ok")},
     }
-
-
-def _versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {"python": platform.python_version()}
-    for library in LIBRARIES:
-        try:
-            versions[library] = metadata.version(library)
-        except metadata.PackageNotFoundError:
-            versions[library] = None
-    return versions
-
-
-def _device_info(device: torch.device) -> dict[str, Any]:
-    if device.type != "cuda":
-        return {"torch_device": str(device), "name": platform.processor() or platform.machine()}
-    return {"torch_device": str(device), "name": torch.cuda.get_device_name(device),
-            "driver": nvml.driver_version(), "cuda": torch.version.cuda,
-            "cudnn": torch.backends.cudnn.version()}
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _json(document: dict[str, Any]) -> str:
