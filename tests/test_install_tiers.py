@@ -317,13 +317,13 @@ def test_core_holds_no_framework_and_each_extra_holds_its_packages():
                        "tf-keras", "tensorflow-model-optimization", "snakemake"}
     assert {"numpy", "scipy", "pandas", "pyarrow", "matplotlib", "pyyaml", "tensorboard",
             "huggingface-hub"} <= core
-    assert {"torch", "torchvision", "segmentation-models-pytorch",
-            "nvidia-ml-py"} <= names(extras["seg"])
+    assert {"torchvision", "segmentation-models-pytorch", "nvidia-ml-py"} <= names(extras["seg"])
+    assert "reusebench[forecast]" in extras["seg"] and names(extras["forecast"]) == {"torch"}
     assert {"tensorflow", "tf-keras", "tensorflow-model-optimization"} <= names(extras["tradeoff"])
     assert {"snakemake", "snakemake-executor-plugin-slurm"} <= names(extras["workflow"])
     assert extras["all"] == ["reusebench[seg,tradeoff,workflow]"]
     assert "reusebench[all]" in extras["test"]  # CI's `.[test]` installs everything
-    assert set(EXTRAS) == {"seg", "tradeoff", "workflow", "keras", "lightning"}
+    assert set(EXTRAS) == {"seg", "tradeoff", "workflow", "keras", "lightning", "forecast"}
     pins = [req for group in extras.values() for req in group if not req.startswith("reusebench")]
     pins += meta["dependencies"]
     assert len(names(pins)) == len(pins)  # each package pinned in one place

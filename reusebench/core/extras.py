@@ -22,6 +22,7 @@ EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "keras": ("the Keras callback of the curve logger", ("keras",)),
     "lightning": ("the Lightning callback of the curve logger",
                   ("lightning", "pytorch_lightning")),
+    "forecast": ("the LC-PFN forecast predictor", ("torch",)),
     "workflow": ("the Snakemake workflow",
                  ("snakemake", "snakemake_executor_plugin_slurm", "jsonschema", "plotly",
                   "psutil")),
