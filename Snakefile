@@ -24,6 +24,7 @@ include: "workflow/rules/tradeoff.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/cards.smk"
 include: "workflow/rules/reuse.smk"
+include: "workflow/rules/forecast.smk"
 
 
 rule all:

@@ -9,6 +9,6 @@ with logged(snakemake.log[0]) as log:
         params.scale, eq11=inputs.eq11,
         nasbench_claims=dict(zip(params.nasbench_sources, inputs.nasbench, strict=True)),
         runs=inputs.get("runs"), model_sizes=inputs.get("model_sizes"),
-        baselines=inputs.baselines)
+        baselines=inputs.baselines, forecast_backtests=inputs.get("forecast"))
     write_scorecard(table, snakemake.output.csv, snakemake.output.markdown)
     log.info("\n%s", scorecard_markdown(table))

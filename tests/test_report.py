@@ -66,7 +66,7 @@ def test_report_scorecard_is_the_scorecard_the_run_wrote(report, finished_run):
     scorecard = decoded(results["results/tables/reuse/scorecard.md"])
     assert scorecard == (finished_run / "results" / "tables" / "reuse" /
                          "scorecard.md").read_text()
-    assert scorecard.startswith("# Paper-claims scorecard\n\n15 claims:")
+    assert scorecard.startswith("# Paper-claims scorecard\n\n16 claims:")
     assert "| B | ResNet101 takes 1.6-1.8x the training time of ResNet50 |" in scorecard
     # tiny.yaml trains no ResNet
     assert "| default |  |  | not run | no ResNet50 / ResNet101 runs" in scorecard

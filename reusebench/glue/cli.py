@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     from reusebench.glue.forecast_cli import add_parsers as add_forecast_parsers
 
     add_forecast_parsers(commands)
+    from reusebench.glue.pfn_cli import add_parsers as add_pfn_parsers
+
+    add_pfn_parsers(commands)
     return parser
 
 
@@ -117,6 +120,12 @@ def _add_recommend_parser(commands: argparse._SubParsersAction) -> None:
     recommend.add_argument("--max-time", type=float, metavar="S",
                            help="drop runs whose T(M_er) is above S seconds")
     recommend.add_argument("--dataset", metavar="D", help="only runs trained on data set D")
+    recommend.add_argument("--forecast", metavar="TABLE",
+                           help="forecast table of `reusebench forecast` (.csv or .parquet): "
+                                "task refine then ranks by the predicted M_er too (median "
+                                "forecast from each run's largest N that gave one, by the "
+                                "table's first predictor), showing its 80 %% and 95 %% "
+                                "intervals; runs without a forecast are not ranked")
     recommend.add_argument("--top", type=int, metavar="N",
                            help="show the first N ranked runs of each data set")
     recommend.add_argument("-o", "--out", metavar="OUT",
@@ -237,6 +246,7 @@ def _run_recommend(args: argparse.Namespace) -> int:
         recommendation_markdown,
         task_of,
         top_rows,
+        with_forecast,
         write_recommendation,
     )
 
@@ -251,6 +261,10 @@ def _run_recommend(args: argparse.Namespace) -> int:
     pairs = read_table(args.pairs, "pairs table") if args.pairs else None
     candidates = candidate_table(task, read_table(args.metrics, "metrics table"), pairs,
                                  args.metrics, args.pairs)
+    if args.forecast is not None:
+        from reusebench.core.forecast.predict import read_forecast_table
+
+        task, candidates = with_forecast(task, candidates, read_forecast_table(args.forecast))
     constraints = Constraints(args.max_gpu_mem, args.max_time, args.dataset)
     result = top_rows(recommend(task, candidates, constraints), args.top)
     if args.out is None:

@@ -35,8 +35,9 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
                         help="predictive draws per run (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--threads", type=int, default=min(4, os.cpu_count() or 1),
-                        help="worker threads (default: %(default)s); results do not depend "
-                             "on it")
+                        help="parallel workers over chunks of 2,048 runs: processes where the "
+                             "platform forks, else threads (default: %(default)s); results "
+                             "do not depend on it")
 
 
 def _add_forecast_parser(commands: argparse._SubParsersAction) -> None:

@@ -1,10 +1,12 @@
-"""The two backtest figures: measured vs nominal interval coverage, and error vs N."""
+"""Forecast reports: the two backtest figures (measured vs nominal interval coverage, and
+error vs N) and the Markdown tables of a forecast and of a backtest."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from reusebench.reporting.markdown import format_value, markdown_table
 from reusebench.reporting.plots import plt
 
 LABELS = {"final": "final test loss", "best": "best test loss (M_er)"}
@@ -58,3 +60,64 @@ def _legend(axis: plt.Axes, colours: dict[str, tuple], sizes: list[int]) -> None
                            label=f"N = {n}") for i, n in enumerate(sizes)]
     axis.legend(handles=handles, frameon=False, fontsize="small", loc="upper left",
                 bbox_to_anchor=(1.02, 1.0))
+
+
+# ---------------------------------------------------------------- Markdown tables
+
+OUTCOME_NAMES = {"final": "final", "best": "M_er", "best_epoch": "ep*"}
+
+
+def interval_text(row: pd.Series | dict, name: str, level: str = "80") -> str:
+    """'median [low, high]' of one outcome of a forecast row ('' where it has none)."""
+    median = row[name]
+    if median is None or not np.isfinite(median):
+        return ""
+    low, high = row[f"{name}_lo{level}"], row[f"{name}_hi{level}"]
+    return f"{format_value(median)} [{format_value(low)}, {format_value(high)}]"
+
+
+def forecast_markdown(table: pd.DataFrame, title: str) -> str:
+    """Per run and predictor, the forecast from the largest N that gave one (else the
+    status at the largest N): medians with central 80 % intervals."""
+    ordered = table.assign(_ok=table["status"] == "ok").sort_values(
+        ["_ok", "observed_n"], kind="stable")
+    predictors = list(dict.fromkeys(table["predictor"]))
+    latest = (ordered.drop_duplicates(["run_id", "predictor"], keep="last")
+              .assign(_order=lambda rows: rows["predictor"].map(predictors.index))
+              .sort_values(["run_id", "_order"], kind="stable"))
+    rows = pd.DataFrame({
+        "run": latest["run_id"], "target": latest["target"], "predictor": latest["predictor"],
+        "N": latest["observed_n"], "status": latest["status"],
+        **{f"{label} [80 %]": [interval_text(row, name) for _, row in latest.iterrows()]
+           for name, label in OUTCOME_NAMES.items()}})
+    counts = table["status"].value_counts()
+    tally = ", ".join(f"{status} {count}" for status, count in counts.items())
+    return (f"# Forecasts: {title}\n\n{table['run_id'].nunique()} runs, N = "
+            f"{', '.join(map(str, sorted(table['observed_n'].unique())))}, predictors "
+            f"{', '.join(predictors)} (statuses over every run, N and "
+            f"predictor: {tally}). Each row: the forecast from the largest N that gave one, or "
+            "the status at the largest N; median and central 80 % interval of the final "
+            "test loss, of M_er (the best test loss, observed epochs included) and of ep*. "
+            "Target: test_loss, or 1-test_accuracy for runs without a loss.\n\n"
+            + markdown_table(rows))
+
+
+BACKTEST_COLUMNS = {
+    "predictor": "predictor", "observed_n": "N", "runs": "runs", "forecast": "forecast",
+    "final_mae": "final MAE", "final_cover80": "final cover 80", "final_cover95":
+    "final cover 95", "final_crps": "final CRPS", "best_mae": "M_er MAE", "best_cover80":
+    "M_er cover 80", "best_cover95": "M_er cover 95", "best_epoch_mae": "ep* MAE",
+    "stop_correct": "stop correct", "seconds_per_curve": "s per curve", "skipped": "skipped"}
+
+
+def backtest_markdown(summary: pd.DataFrame, title: str) -> str:
+    """The backtest summary: errors, measured coverage, CRPS and stopping calls per
+    predictor and N."""
+    shown = summary[[column for column in BACKTEST_COLUMNS if column in summary.columns]]
+    return (f"# Forecast backtest: {title}\n\nEvery run cut at N epochs, forecast, and "
+            "compared with what it then did: mean absolute error of the median forecast, "
+            "measured coverage of the nominal 80 % and 95 % intervals, CRPS of the draws, "
+            "and the share of correct early-stopping calls (a run continues when it has at "
+            "least 5 % chance to beat the best earlier run of its group). `forecast` counts "
+            "runs with a forecast; `skipped` says why the others have none.\n\n"
+            + markdown_table(shown.rename(columns=BACKTEST_COLUMNS)))

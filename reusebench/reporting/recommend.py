@@ -45,17 +45,24 @@ A run flagged ``diverged`` or ``not_learning`` in the metrics table is never ran
 metrics do not describe a trained model. Flagged runs are listed last, with their
 ``flag_reason``, and counted in the notes; for task transfer, so is a pretrained run whose
 random-init partner is flagged (its G_init and D_init(data) measure the partner's failure).
+
+With a forecast table (``reusebench forecast``; :func:`with_forecast`), task refine ranks
+by the predicted M_er ↓ too, as its first metric: the median forecast of M_er from the
+run's first N epochs (the largest N that gave a forecast, of the table's first
+predictor), with its 80 % and 95 % intervals in the table and the 80 % one in the reason.
+A run the table has no forecast of is listed as not ranked (predicted M_er missing).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from reusebench.core.errors import InputError
+from reusebench.core.forecast.predict import latest_forecasts
 from reusebench.core.io import TABLE_SUFFIXES, atomic_write_all, table_writer
 from reusebench.core.metricdefs import (
     BY_COLUMN,
@@ -95,6 +102,17 @@ TASKS = {task.name: task for task in (
     Task("robustness", "6. Evaluate robustness to data, architecture and hyper-param. "
          "perturbations", (D_UNIF, M_ER, M_STAB)),
 )}
+
+
+FORECAST_TABLE = "forecast table"
+PREDICTED_M_ER = MetricDef(
+    "forecast_m_er", "predicted M_er", "forecast", "", LOWER,
+    "predicted M_er: forecast minimum test loss",
+    "Median forecast of M_er (the minimum test loss over all epochs) from the run's first N "
+    "epochs (reusebench forecast, the largest N that gave a forecast), with its central "
+    "80 % and 95 % intervals.", ("test_loss",), True, source=FORECAST_TABLE)
+FORECAST_COLUMNS = ("forecast_m_er_lo80", "forecast_m_er_hi80", "forecast_m_er_lo95",
+                    "forecast_m_er_hi95", "forecast_n", "forecast_predictor")
 
 
 @dataclass
@@ -163,6 +181,25 @@ def candidate_table(task: Task, metrics: pd.DataFrame, pairs: pd.DataFrame | Non
         table = table.merge(data.drop_duplicates("run_id"), on="run_id", how="left")
         table = _flag_by_partner(table, pairs, metrics)
     return table
+
+
+def with_forecast(task: Task, candidates: pd.DataFrame,
+                  forecasts: pd.DataFrame) -> tuple[Task, pd.DataFrame]:
+    """Task refine with the predicted M_er as its first metric, and the candidates with the
+    forecast of each run (median and 80 % / 95 % interval ends of M_er, N, predictor)."""
+    if task.name != "refine":
+        raise InputError(f"--forecast is used by task refine only, not by task '{task.name}'.")
+    latest = latest_forecasts(forecasts)
+    found = pd.DataFrame({
+        "run_id": latest.index.astype(str),
+        PREDICTED_M_ER.column: latest["best"].to_numpy(dtype="float64"),
+        **{f"forecast_m_er_{end}": latest[f"best_{end}"].to_numpy(dtype="float64")
+           for end in ("lo80", "hi80", "lo95", "hi95")},
+        "forecast_n": latest["observed_n"].to_numpy(dtype="float64"),
+        "forecast_predictor": latest["predictor"].astype(str).to_numpy()})
+    merged = candidates.drop(columns=[PREDICTED_M_ER.column, *FORECAST_COLUMNS],
+                             errors="ignore").merge(found, on="run_id", how="left")
+    return replace(task, metrics=(PREDICTED_M_ER, *task.metrics)), merged
 
 
 def run_flag_text(metrics: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
@@ -236,8 +273,9 @@ def recommend(task: Task, candidates: pd.DataFrame,
     table = pd.concat([ranked, unranked.sort_values("run_id"), blocked, flagged],
                       ignore_index=True)
     table["rank"] = table["rank"].astype("Int64")
-    columns = ["rank", *KEY_COLUMNS, *[m.column for m in task.metrics], "mean_rank", "flag",
-               "reason"]
+    forecast = [column for column in FORECAST_COLUMNS if column in table.columns]
+    columns = ["rank", *KEY_COLUMNS, *[m.column for m in task.metrics], *forecast, "mean_rank",
+               "flag", "reason"]
     notes.insert(0, f"{len(ranked)} runs ranked, {len(table) - len(ranked)} not ranked.")
     return Recommendation(task, table[columns], notes, definitions)
 
@@ -314,7 +352,8 @@ def _reasons(ordered: pd.DataFrame, ranks: pd.DataFrame, used: list[MetricDef],
     ties = ordered.groupby("mean_rank")["run_id"].transform("size")
     reasons = []
     for index, row in ordered.iterrows():
-        parts = [f"{m.symbol} {format_value(row[m.column])}{f' {m.unit}' if m.unit else ''} "
+        parts = [f"{m.symbol} {format_value(row[m.column])}{f' {m.unit}' if m.unit else ''}"
+                 f"{_forecast_note(m, row)} "
                  f"(#{int(ranks.at[index, m.column])}/{n}, {m.better(definitions)} is better)"
                  for m in used]
         reason = f"mean rank {row['mean_rank']:.3g}: " + ", ".join(parts)
@@ -323,6 +362,15 @@ def _reasons(ordered: pd.DataFrame, ranks: pd.DataFrame, used: list[MetricDef],
                        f"{used[0].symbol} then run_id")
         reasons.append(reason)
     return reasons
+
+
+def _forecast_note(metric: MetricDef, row: pd.Series) -> str:
+    """The 80 % interval, N and predictor behind a predicted M_er ('' for other metrics)."""
+    if metric != PREDICTED_M_ER or "forecast_m_er_lo80" not in row:
+        return ""
+    return (f" [80 %: {format_value(row['forecast_m_er_lo80'])}, "
+            f"{format_value(row['forecast_m_er_hi80'])}; N = {int(row['forecast_n'])}, "
+            f"{row['forecast_predictor']}]")
 
 
 def top_rows(recommendation: Recommendation, top: int | None) -> Recommendation:

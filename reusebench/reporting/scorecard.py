@@ -11,6 +11,9 @@ claim hold.
 Inputs are the tables the workflow already writes: the Eq. 11 check of Study A, the
 NAS-Bench-101 claims table of each source, and for Study B the collected runs table
 (one row per run and seed), Table 1 (model sizes) and the random-prediction baselines.
+Where the caller hands in the per-run tables of forecast backtests (the workflow's forecast
+stage), Study A's "PW fits better than EXP" is scored as a forecast too: which of the two
+predicts a run's final loss from its first N epochs more closely.
 """
 
 from __future__ import annotations
@@ -177,6 +180,18 @@ RANDOM_BASELINE = Claim(
     "on every data set (n = test images)")
 
 
+FORECAST_PW_EXP = Claim(
+    "A", "PW predicts the final loss better than EXP (as a forecast)",
+    "PW fits better than EXP (Δ(fit), Fig. 5; NAS-Bench-101 paragraph)",
+    "A Sec. 3, Eq. 5, Fig. 5",
+    "per run, |median forecast − actual| of the final test loss from the run's first N "
+    "epochs, PW against EXP (the forecast backtest's residual-bootstrap predictors; per "
+    "backtest the N at which most runs got both forecasts, the larger N on a tie), runs of "
+    "every backtest pooled; sign test over runs (ties left out): the 95 % Clopper-Pearson "
+    "interval of the share of runs where PW is closer above 0.5 (holds), below 0.5 (does "
+    "not hold), else inconclusive")
+
+
 def _row(claim: Claim, ours: str, data: str, evidence: Evidence) -> dict[str, object]:
     return {"study": claim.study, "claim": claim.claim, "paper": claim.paper,
             "where": claim.where, "holds_when": claim.holds_when, "ours": ours, "data": data,
@@ -239,6 +254,77 @@ def nasbench_rows(claims_by_source: Mapping[str, pd.DataFrame]) -> list[dict[str
             rows.append(_row(claim, str(check["ours"]), f"NAS-Bench-101 {source}",
                              _copied(check)))
     return rows
+
+
+def forecast_errors(backtest: pd.DataFrame) -> tuple[int | None, pd.DataFrame]:
+    """The N of a backtest's runs table with the most runs forecast by both PW and EXP
+    (the larger on a tie), and per such run |median − actual| of the final loss of each."""
+    ok = backtest[backtest["predictor"].isin(["pw", "exp"]) & (backtest["status"] == "ok")]
+    ok = ok.assign(error=(pd.to_numeric(ok["final"], errors="coerce")
+                          - pd.to_numeric(ok["actual_final"], errors="coerce")).abs())
+    errors = ok.pivot_table(index=["observed_n", "run_id"], columns="predictor",
+                            values="error", aggfunc="first")
+    if not {"pw", "exp"} <= set(errors.columns):
+        return None, pd.DataFrame(columns=["run_id", "pw", "exp"])
+    errors = errors[np.isfinite(errors["pw"]) & np.isfinite(errors["exp"])].reset_index()
+    if errors.empty:
+        return None, errors[["run_id", "pw", "exp"]]
+    counts = errors.groupby("observed_n").size()
+    n_obs = int(max(counts.index, key=lambda n: (counts[n], n)))
+    return n_obs, errors.loc[errors["observed_n"] == n_obs, ["run_id", "pw", "exp"]]
+
+
+def _backtest_label(backtest: pd.DataFrame) -> str:
+    studies = sorted(set(backtest["study"].astype(str))) if "study" in backtest else []
+    datasets = sorted(set(backtest["dataset"].astype(str))) if "dataset" in backtest else []
+    if studies == ["nasbench"]:
+        return "NAS-Bench-101 " + ", ".join(datasets)
+    return "Study " + ", ".join(studies) if studies else "backtest"
+
+
+def forecast_pw_exp_row(backtests: Sequence[pd.DataFrame]) -> dict[str, object]:
+    """PW against EXP as forecasters of the final loss, paired per run, over backtests."""
+    claim = FORECAST_PW_EXP
+    if not backtests:
+        return _not_run(claim, "no forecast backtest in this run (forecast stage off)")
+    pooled, texts, labels = [], [], []
+    for backtest in backtests:
+        label = _backtest_label(backtest)
+        labels.append(label)
+        n_obs, errors = forecast_errors(backtest)
+        if n_obs is None:
+            texts.append(f"{label}: no run forecast by both PW and EXP")
+            continue
+        closer = int((errors["pw"] < errors["exp"]).sum())
+        texts.append(f"{label} (N = {n_obs}): PW closer in {closer} of {len(errors)} runs")
+        pooled.append(errors)
+    data = ", ".join(f"forecast backtest of {label}" for label in labels)
+    if not pooled:
+        return _row(claim, "; ".join(texts), data, not_run(
+            "no run was forecast by both PW and EXP (runs shorter than every N, or "
+            "predictors left out)"))
+    errors = pd.concat(pooled, ignore_index=True)
+    wins = int((errors["pw"] < errors["exp"]).sum())
+    losses = int((errors["pw"] > errors["exp"]).sum())
+    ours = (f"PW closer in {wins}, EXP in {losses} of {len(errors)} runs (median |error| PW "
+            f"{_number(errors['pw'].median())} vs EXP {_number(errors['exp'].median())}); "
+            + "; ".join(texts))
+    return _row(claim, ours, data, sign_test(wins, losses))
+
+
+def sign_test(wins: int, losses: int) -> Evidence:
+    """Is the share of wins among untied pairs above 0.5, by its 95 % Clopper-Pearson interval?"""
+    n = wins + losses
+    if n == 0:
+        return Evidence(INCONCLUSIVE, 0, reason="every pair tied")
+    interval = proportion_interval(wins, n)
+    if interval[0] > 0.5:
+        return Evidence(HOLDS, n, interval)
+    if interval[1] < 0.5:
+        return Evidence(FAILS, n, interval)
+    return Evidence(INCONCLUSIVE, n, interval,
+                    f"95 % interval of the share of runs where PW is closer, over {n} runs, "
+                    "contains 0.5")
 
 
 def with_technique(runs: pd.DataFrame) -> pd.DataFrame:
@@ -467,9 +553,15 @@ def _datasets(table: pd.DataFrame) -> str:
 def scorecard(scale: str, eq11: pd.DataFrame | None = None,
               nasbench_claims: Mapping[str, pd.DataFrame] | None = None,
               runs: pd.DataFrame | None = None, model_sizes: pd.DataFrame | None = None,
-              baselines: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Every claim of both papers, one row each (NAS-Bench claims once per source)."""
-    rows = [*eq11_rows(eq11), *nasbench_rows(nasbench_claims or {}),
+              baselines: pd.DataFrame | None = None,
+              forecast_backtests: Sequence[pd.DataFrame] | None = None) -> pd.DataFrame:
+    """Every claim of both papers, one row each (NAS-Bench claims once per source).
+
+    The forecast claim (PW against EXP) has a row only when ``forecast_backtests`` is given
+    (an empty sequence: "not run"): it belongs to the optional forecast stage.
+    """
+    forecast = [] if forecast_backtests is None else [forecast_pw_exp_row(forecast_backtests)]
+    rows = [*eq11_rows(eq11), *nasbench_rows(nasbench_claims or {}), *forecast,
             resnet_time_row(runs), fp16_size_row(model_sizes), fp16_accuracy_row(runs),
             clustering_row(runs), unfreezing_row(runs), transfer_row(runs), opscore_row(runs),
             random_baseline_row(baselines)]
@@ -493,7 +585,9 @@ def scorecard_markdown(table: pd.DataFrame) -> str:
 def scorecard_from_files(scale: str, eq11: str | Path | None = None,
                          nasbench_claims: Mapping[str, str | Path] | None = None,
                          runs: str | Path | None = None, model_sizes: str | Path | None = None,
-                         baselines: Sequence[str | Path] = ()) -> pd.DataFrame:
+                         baselines: Sequence[str | Path] = (),
+                         forecast_backtests: Sequence[str | Path] | None = None
+                         ) -> pd.DataFrame:
     """The scorecard from the workflow's table files; a missing input means "not run"."""
     def read(path: str | Path | None) -> pd.DataFrame | None:
         return None if path is None else pd.read_csv(path, dtype={"split": str})
@@ -502,7 +596,10 @@ def scorecard_from_files(scale: str, eq11: str | Path | None = None,
     return scorecard(
         scale, read(eq11),
         {source: read(path) for source, path in (nasbench_claims or {}).items()},
-        read(runs), read(model_sizes), pd.DataFrame(baseline_rows) if baseline_rows else None)
+        read(runs), read(model_sizes), pd.DataFrame(baseline_rows) if baseline_rows else None,
+        None if forecast_backtests is None else [
+            pd.read_csv(path, dtype={"run_id": str, "study": str, "dataset": str})
+            for path in forecast_backtests])
 
 
 def write_scorecard(table: pd.DataFrame, csv_path: str | Path, md_path: str | Path) -> None:

@@ -2,6 +2,7 @@ rule model_cards:
     """A model card (README.md with Hugging Face metadata, card.json, curves.png) per run."""
     input:
         unpack(model_card_inputs),
+        forecast=model_card_forecast,
     output:
         cards=directory(res("cards/{study}/runs")),
         index=report(

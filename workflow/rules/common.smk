@@ -351,7 +351,7 @@ def scorecard_inputs(wildcards):
     inputs = {"eq11": res("tables/A/eq11_check.csv"),
               "nasbench": expand(res("tables/nasbench/{source}/claims.csv"),
                                  source=nasbench_sources()),
-              "baselines": []}
+              "baselines": [], "forecast": forecast_claim_backtests()}
     if tradeoff_runs():
         inputs["runs"] = res("tradeoff/runs.csv")
         inputs["model_sizes"] = res("tables/B/table1_model_sizes.csv")
@@ -391,4 +391,74 @@ def all_outputs():
                            table=["metrics", "pairs", "unpaired"], ext=["csv", "parquet"])
     summaries = expand(res("tables/{study}/metrics_summary.md"), study=studies)
     return [*metric_tables, *summaries, *study_a_outputs(), *nasbench_outputs(),
-            *tradeoff_outputs(), *reuse_outputs(), *model_card_outputs()]
+            *tradeoff_outputs(), *reuse_outputs(), *model_card_outputs(), *forecast_outputs()]
+
+
+# ---------------------------------------------------------------- Convergence forecasts
+
+NASBENCH_CURVES = "nasbench-"  # curve set of a NAS-Bench-101 source: nasbench-{source}
+
+
+def forecast_sets():
+    """Curve sets the forecast stage forecasts and backtests (none when it is disabled)."""
+    settings = config["forecast"]
+    if not settings["enabled"]:
+        return []
+    sets = []
+    for study in settings["studies"]:
+        if study == "nasbench":
+            sets += [f"{NASBENCH_CURVES}{source}" for source in nasbench_sources()]
+        elif study != "B" or tradeoff_runs():
+            sets.append(study)
+    return sets
+
+
+def forecast_curve_files(wildcards):
+    """The curve tables of a curve set (a NAS-Bench source's: its cells' contours)."""
+    if wildcards.study.startswith(NASBENCH_CURVES):
+        return [res(f"forecast/curves/{wildcards.study}.csv")]
+    return curve_files(wildcards)
+
+
+def forecast_settings():
+    """Only the settings the forecast rules use."""
+    return {key: config["forecast"][key] for key in ("observed", "predictors", "draws", "seed")}
+
+
+def forecast_category(wildcards):
+    """Report category of a curve set's forecasts: its study, or NAS-Bench-101."""
+    if wildcards.study.startswith(NASBENCH_CURVES):
+        return "NAS-Bench-101"
+    return study_category(wildcards)
+
+
+def forecast_subcategory(wildcards):
+    """Forecasts sit with the NAS-Bench source they belong to, else under "Forecasts"."""
+    if wildcards.study.startswith(NASBENCH_CURVES):
+        return wildcards.study.removeprefix(NASBENCH_CURVES)
+    return "Forecasts"
+
+
+def forecast_outputs():
+    sets = forecast_sets()
+    tables = expand(res("tables/forecast/{study}/{table}.{ext}"), study=sets,
+                    table=["forecast", "backtest"], ext=["md"])
+    figures = expand(res("figures/forecast/{study}/backtest_{figure}.png"), study=sets,
+                     figure=["coverage", "error"])
+    return [*tables, *figures]
+
+
+def model_card_forecast(wildcards):
+    """The forecast table of a study's runs where the forecast stage covers the study."""
+    if wildcards.study in forecast_sets():
+        return res(f"forecast/{wildcards.study}/forecast.csv")
+    return []
+
+
+def forecast_claim_backtests():
+    """Per-run backtest tables the scorecard's forecast claim pools: the trained studies'.
+    Synthetic curves are power laws by construction (they would favour PW); a NAS-Bench
+    contour's points lie at geometrically spaced epochs, so a fit over its point index turns
+    a power law in epochs into an exponential (the claim is about curves over epochs)."""
+    return [res(f"forecast/{study}/backtest_runs.csv") for study in forecast_sets()
+            if study in ("A", "B")]

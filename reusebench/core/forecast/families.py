@@ -30,6 +30,8 @@ from scipy.special import expit
 
 INF = np.inf
 Evaluation = tuple[np.ndarray, np.ndarray | None]
+# f(x; θ) and, when asked, the Jacobian's columns ∂f/∂θ_k (each broadcastable to f's shape)
+Columns = tuple[np.ndarray, list[np.ndarray] | None]
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class Family:
     params: tuple[str, ...]
     lower: np.ndarray
     upper: np.ndarray
-    evaluate: Callable[[np.ndarray, np.ndarray, bool], Evaluation]
+    function: Callable[[np.ndarray, np.ndarray, bool], Columns]
     start: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
     @property
@@ -50,7 +52,20 @@ class Family:
 
     def values(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         """f(x; θ) as runs × points (x is one row shared by all runs)."""
-        return self.evaluate(x, theta, False)[0]
+        return self.function(x, theta, False)[0]
+
+    def evaluate(self, x: np.ndarray, theta: np.ndarray, jac: bool = False) -> Evaluation:
+        """f(x; θ) and, with ``jac``, the Jacobian as runs × points × parameters."""
+        value, columns = self.function(x, theta, jac)
+        if columns is None:
+            return value, None
+        return value, np.stack([np.broadcast_to(column, value.shape) for column in columns],
+                               axis=-1)
+
+    def columns(self, x: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """f(x; θ) and the Jacobian's columns, each runs × points (no stacked copy)."""
+        value, columns = self.function(x, theta, True)
+        return value, [np.broadcast_to(column, value.shape) for column in columns]
 
 
 def _columns(theta: np.ndarray) -> list[np.ndarray]:
@@ -58,17 +73,30 @@ def _columns(theta: np.ndarray) -> list[np.ndarray]:
     return [theta[:, [i]] for i in range(theta.shape[1])]
 
 
-def _pow3(x: np.ndarray, theta: np.ndarray, jac: bool) -> Evaluation:
+def _falling(z: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^z), i.e. expit(−z) (an overflowing e^z gives 0), in z's precision."""
+    with np.errstate(over="ignore"):
+        result = np.exp(z)
+    result += 1.0
+    return np.reciprocal(result, out=result)
+
+
+def _ones(value: np.ndarray) -> np.ndarray:
+    """The Jacobian column of an additive parameter: ones shaped like value (no copy)."""
+    return np.broadcast_to(np.ones(1, dtype=value.dtype), value.shape)
+
+
+def _pow3(x: np.ndarray, theta: np.ndarray, jac: bool) -> Columns:
     c, a, alpha = _columns(theta)
     log_x = np.log(x)
     power = np.exp(-alpha * log_x)
     value = c + a * power
     if not jac:
         return value, None
-    return value, np.stack([np.ones_like(value), power, -a * power * log_x], axis=-1)
+    return value, [_ones(value), power, -a * power * log_x]
 
 
-def _pow4(x: np.ndarray, theta: np.ndarray, jac: bool) -> Evaluation:
+def _pow4(x: np.ndarray, theta: np.ndarray, jac: bool) -> Columns:
     c, a, shift, alpha = _columns(theta)
     base = x + shift
     log_base = np.log(base)
@@ -76,34 +104,33 @@ def _pow4(x: np.ndarray, theta: np.ndarray, jac: bool) -> Evaluation:
     value = c + a * power
     if not jac:
         return value, None
-    return value, np.stack([np.ones_like(value), power, -alpha * a * power / base,
-                            -a * power * log_base], axis=-1)
+    return value, [_ones(value), power, -alpha * a * power / base,
+                   -a * power * log_base]
 
 
-def _log_power(x: np.ndarray, theta: np.ndarray, jac: bool) -> Evaluation:
+def _log_power(x: np.ndarray, theta: np.ndarray, jac: bool) -> Columns:
     a, b, c = _columns(theta)
     centred = np.log(x) - b
-    sigmoid = expit(-c * centred)
+    sigmoid = _falling(c * centred)
     value = a * sigmoid
     if not jac:
         return value, None
     slope = a * sigmoid * (1 - sigmoid)
-    return value, np.stack([sigmoid, c * slope, -centred * slope], axis=-1)
+    return value, [sigmoid, c * slope, -centred * slope]
 
 
-def _mmf(x: np.ndarray, theta: np.ndarray, jac: bool) -> Evaluation:
+def _mmf(x: np.ndarray, theta: np.ndarray, jac: bool) -> Columns:
     c, a, m, delta = _columns(theta)
     centred = np.log(x) - m
-    sigmoid = expit(-delta * centred)
+    sigmoid = _falling(delta * centred)
     value = c + a * sigmoid
     if not jac:
         return value, None
     slope = a * sigmoid * (1 - sigmoid)
-    return value, np.stack([np.ones_like(value), sigmoid, delta * slope, -centred * slope],
-                           axis=-1)
+    return value, [_ones(value), sigmoid, delta * slope, -centred * slope]
 
 
-def _weibull(x: np.ndarray, theta: np.ndarray, jac: bool) -> Evaluation:
+def _weibull(x: np.ndarray, theta: np.ndarray, jac: bool) -> Columns:
     c, a, m, delta = _columns(theta)
     centred = np.log(x) - m
     with np.errstate(over="ignore"):
@@ -113,28 +140,26 @@ def _weibull(x: np.ndarray, theta: np.ndarray, jac: bool) -> Evaluation:
     if not jac:
         return value, None
     slope = a * decay * scaled
-    return value, np.stack([np.ones_like(value), decay, delta * slope, -centred * slope],
-                           axis=-1)
+    return value, [_ones(value), decay, delta * slope, -centred * slope]
 
 
-def _ilog2(x: np.ndarray, theta: np.ndarray, jac: bool) -> Evaluation:
+def _ilog2(x: np.ndarray, theta: np.ndarray, jac: bool) -> Columns:
     c, a = _columns(theta)
     inverse_log = 1.0 / np.log(x + 1.0)
     value = c + a * inverse_log
     if not jac:
         return value, None
-    return value, np.stack([np.ones_like(value), np.broadcast_to(inverse_log, value.shape)],
-                           axis=-1)
+    return value, [_ones(value), inverse_log]
 
 
-def _vap(x: np.ndarray, theta: np.ndarray, jac: bool) -> Evaluation:
+def _vap(x: np.ndarray, theta: np.ndarray, jac: bool) -> Columns:
     a, b, c = _columns(theta)
     log_x = np.log(x)
     with np.errstate(over="ignore"):
         value = np.exp(a + b / x + c * log_x)
     if not jac:
         return value, None
-    return value, np.stack([value, value / x, value * log_x], axis=-1)
+    return value, [value, value / x, value * log_x]
 
 
 # ---- starts ----------------------------------------------------------------------------
@@ -152,7 +177,10 @@ def nonnegative_linear_fit(basis: np.ndarray, y: np.ndarray, weight: np.ndarray,
     s_w = weight.sum(axis=1, keepdims=True)
     s_y = wy.sum(axis=1, keepdims=True)
     s_yy = (wy * y).sum(axis=1, keepdims=True)
-    s_g, s_gg, s_gy = weight @ basis.T, weight @ (basis * basis).T, wy @ basis.T
+    # einsum, not @: a threaded BLAS call here leaves OpenBLAS threads spinning on the
+    # cores the batched fits (or their worker processes) need; the sums are tiny
+    s_g, s_gg, s_gy = (np.einsum("nm,cm->nc", left, right) for left, right in
+                       ((weight, basis), (weight, basis * basis), (wy, basis)))
     a_only = np.maximum(_ratio(s_gy, s_gg), 0.0)
     if offset:
         det = s_w * s_gg - s_g * s_g
@@ -244,7 +272,7 @@ def _start_vap(x, y, weight):
     design = np.stack([np.ones_like(x), 1.0 / x, np.log(x)], axis=1)
     normal = np.einsum("nm,mp,mq->npq", weight, design, design)
     normal += 1e-9 * np.eye(3)
-    rhs = (weight * log_y) @ design
+    rhs = np.einsum("nm,mp->np", weight * log_y, design)
     return np.linalg.solve(normal, rhs[:, :, None])[:, :, 0]
 
 

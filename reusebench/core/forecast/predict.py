@@ -20,9 +20,11 @@ intervals are order statistics of the draws (losses below 0 are clipped to 0).
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +32,7 @@ import pandas as pd
 from scipy.stats import chi2
 
 from reusebench.core import fit
+from reusebench.core.errors import InputError
 from reusebench.core.forecast.batchfit import FamilyFit, Laplace, fit_family, laplace
 from reusebench.core.forecast.families import FAMILIES, Family
 from reusebench.core.forecast.targets import Targets
@@ -311,7 +314,8 @@ def _posterior_draws(member: Member, runs: np.ndarray, every_x: np.ndarray,
     family, posterior = member.family, member.posterior
     n_obs = member.fitted.shape[1]
     shift = rng.standard_normal((len(runs), family.n_params, 1))
-    theta = member.fit.theta[runs] + (posterior.sqrt_cov[runs] @ shift)[:, :, 0]
+    theta = member.fit.theta[runs] + np.einsum("npq,nq->np", posterior.sqrt_cov[runs],
+                                               shift[:, :, 0])  # no BLAS: see batchfit
     theta = np.clip(theta, family.lower, family.upper).astype("float32")
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         values = family.values(every_x, theta)
@@ -323,12 +327,12 @@ def _posterior_draws(member: Member, runs: np.ndarray, every_x: np.ndarray,
 
 def _weight_notes(members: list[Member], weights: np.ndarray) -> list[str]:
     """'family weight' pairs per run, largest first, those of at least 1 %."""
-    names = np.array([member.family.name for member in members])
-    notes = []
-    for row in weights:
-        order = np.argsort(-np.nan_to_num(row, nan=-1.0))
-        notes.append(", ".join(f"{names[i]} {row[i]:.2f}" for i in order if row[i] >= 0.01))
-    return notes
+    names = [member.family.name for member in members]
+    order = np.argsort(-np.nan_to_num(weights, nan=-1.0), axis=1, kind="stable")
+    ranked = np.take_along_axis(weights, order, axis=1).tolist()
+    return [", ".join(f"{names[i]} {weight:.2f}" for i, weight in zip(row_order, row, strict=True)
+                      if weight >= 0.01)
+            for row_order, row in zip(order.tolist(), ranked, strict=True)]
 
 
 # ---- many runs: chunks, threads, statuses ------------------------------------------------
@@ -349,25 +353,43 @@ def map_forecasts(targets: Targets, n_obs: int, predictor: str, n_draws: int,
 
     Runs shorter than N get status ``shorter_than_n`` and no draws. Each chunk draws from
     its own generator seeded by (seed, N, predictor, chunk), so results do not depend on
-    the number of threads.
+    the number of workers. With ``threads`` > 1 and more than one chunk, the chunks are
+    forecast by that many worker processes (:func:`worker_pool`); ``reduce`` runs here.
     """
     prefix, short = observed_prefix(targets, n_obs)
     chunks = [np.arange(start, min(start + FIT_BLOCK, len(prefix)))
               for start in range(0, len(prefix), FIT_BLOCK)]
+    tasks = [(predictor, prefix[rows], horizon[rows], short[rows], n_draws,
+              (seed, n_obs, PREDICTORS.index(predictor), index))
+             for index, rows in enumerate(chunks)]
+    if threads <= 1 or len(chunks) <= 1:
+        parts = map(_chunk_draws, *zip(*tasks, strict=True))
+        return [reduce(draws, rows) for draws, rows in zip(parts, chunks, strict=True)]
+    with worker_pool(min(threads, len(chunks))) as pool:
+        parts = pool.map(_chunk_draws, *zip(*tasks, strict=True))
+        return [reduce(draws, rows) for draws, rows in zip(parts, chunks, strict=True)]
 
-    def job(index: int) -> Any:
-        rows = chunks[index]
-        rng = np.random.default_rng([seed, n_obs, PREDICTORS.index(predictor), index])
-        draws = predict_draws(predictor, prefix[rows], horizon[rows], n_draws, rng)
-        draws.status[short[rows]] = "shorter_than_n"
-        for name in OUTCOMES:
-            getattr(draws, name)[short[rows]] = np.nan
-        return reduce(draws, rows)
 
-    if threads <= 1:
-        return [job(index) for index in range(len(chunks))]
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(job, range(len(chunks))))
+def _chunk_draws(predictor: str, prefix: np.ndarray, horizon: np.ndarray, short: np.ndarray,
+                 n_draws: int, seed: tuple[int, ...]) -> Draws:
+    """Draws of one chunk of runs (a worker's task); runs shorter than N get no draws."""
+    draws = predict_draws(predictor, prefix, horizon, n_draws, np.random.default_rng(seed))
+    draws.status[short] = "shorter_than_n"
+    for name in OUTCOMES:
+        getattr(draws, name)[short] = np.nan
+    return draws
+
+
+def worker_pool(workers: int) -> Executor:
+    """Processes where the platform forks (the batched fits hold the GIL between NumPy calls,
+    so threads share one core for much of the time), threads elsewhere.
+
+    Forked workers inherit the loaded modules and need no main-module guard (a Snakemake
+    script has none); a worker only runs NumPy on the arrays it is sent.
+    """
+    if "fork" in multiprocessing.get_all_start_methods():
+        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    return ThreadPoolExecutor(workers)
 
 
 def summarize(draws: Draws) -> dict[str, np.ndarray]:
@@ -415,3 +437,40 @@ def forecast_table(targets: Targets, observed: Sequence[int],
                 table[name] = np.concatenate([part[name] for part in parts])
             tables.append(table)
     return pd.concat(tables, ignore_index=True)
+
+
+# ---- reading a forecast table back --------------------------------------------------------
+
+FORECAST_COLUMNS = ("run_id", "observed_n", "predictor", "status",
+                    *(f"{name}{suffix}" for name in OUTCOMES for suffix in BOUNDS))
+
+
+def read_forecast_table(path: str | Path) -> pd.DataFrame:
+    """A table of ``reusebench forecast`` (.csv or .parquet); InputError when it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such forecast table.")
+    if path.suffix not in (".csv", ".parquet"):
+        raise InputError(f"{path}: a forecast table must end in .csv or .parquet.")
+    try:
+        table = (pd.read_parquet(path) if path.suffix == ".parquet"
+                 else pd.read_csv(path, dtype={"run_id": str, "status": str}))
+    except Exception as error:
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise InputError(f"{path}: cannot be read as a forecast table ({first_line}).") from error
+    missing = [column for column in FORECAST_COLUMNS if column not in table.columns]
+    if missing:
+        raise InputError(f"{path}: not a forecast table of `reusebench forecast`, it has no "
+                         f"column '{missing[0]}'.")
+    return table
+
+
+def latest_forecasts(table: pd.DataFrame, predictor: str | None = None) -> pd.DataFrame:
+    """Per run (index run_id), the forecast of ``predictor`` (default: the table's first)
+    from the largest N that gave one (status ok); runs without any are left out."""
+    if table.empty:
+        return table.set_index("run_id")
+    predictor = str(table["predictor"].iloc[0]) if predictor is None else predictor
+    ok = table[(table["predictor"] == predictor) & (table["status"] == "ok")]
+    return (ok.sort_values("observed_n", kind="stable")
+            .drop_duplicates("run_id", keep="last").set_index("run_id"))

@@ -104,3 +104,42 @@ def with_error_targets(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     raw.loc[error_run, LOSS_TARGET] = 1.0 - accuracy[error_run]
     raw.loc[error_run, TARGET_COLUMN] = ERROR_TARGET
     return raw
+
+
+NASBENCH_STUDY = "nasbench"
+NASBENCH_STAGES = ("halfway", "final")
+
+
+def nasbench_curves(records: pd.DataFrame, source: str, split: str = "test") -> pd.DataFrame:
+    """NAS-Bench-101 records as a curve table: one run per cell, its accuracy contour.
+
+    NAS-Bench-101 records no losses and trains each epoch budget separately; a cell's curve
+    is its ``split`` accuracy at every evaluation epoch (the halfway and final evaluation
+    of each budget), averaged over repeats and over budgets evaluated at the same epoch, in
+    epoch order: the contour Study A's NAS-Bench-101 paragraph reads. Its forecast target
+    is 1 − accuracy (:func:`with_error_targets`). Column ``epoch`` numbers the evaluation
+    points 1, 2, … (a curve table's epochs run without gaps, so a forecast's N counts
+    evaluation points); ``nasbench_epoch`` holds the training epoch of each. Keys: study
+    ``nasbench``, dataset = ``source``, arch = the cell's module hash, init ``random``,
+    lr 0 and device ``unknown`` (not recorded), seed 0.
+    """
+    needed = ["module_hash", *(f"{stage}_{name}" for stage in NASBENCH_STAGES
+                               for name in ("epoch", f"{split}_accuracy"))]
+    missing = [column for column in needed if column not in records.columns]
+    if missing:
+        raise InputError(f"NAS-Bench-101 records of {source} lack the column '{missing[0]}'.")
+    points = pd.concat([records[["module_hash", f"{stage}_epoch", f"{stage}_{split}_accuracy"]]
+                        .set_axis(["arch", "epoch", ACCURACY], axis=1)
+                        for stage in NASBENCH_STAGES], ignore_index=True)
+    epoch = pd.to_numeric(points["epoch"], errors="coerce")
+    usable = (epoch >= 1) & (epoch == np.floor(epoch)) & points[ACCURACY].notna()
+    points = points[usable].assign(epoch=epoch[usable].astype("int64"))
+    curves = (points.groupby(["arch", "epoch"], as_index=False, sort=True)[ACCURACY].mean()
+              .rename(columns={"epoch": "nasbench_epoch"}))
+    curves.insert(1, "epoch", curves.groupby("arch").cumcount() + 1)
+    curves.insert(0, "study", NASBENCH_STUDY)
+    curves.insert(1, "dataset", source)
+    for position, (key, value) in enumerate((("init", "random"), ("lr", 0.0), ("seed", 0),
+                                             ("device", "unknown"))):
+        curves.insert(3 + position, key, value)
+    return curves.reset_index(drop=True)

@@ -20,11 +20,18 @@ import pandas as pd
 
 from reusebench.core.curves import read_curves
 from reusebench.core.errors import InputError
+from reusebench.core.forecast.predict import read_forecast_table
 from reusebench.core.io import atomic_write_all, check_output
 from reusebench.core.opscore import ranking
 from reusebench.core.pairs import PAIR_COLUMNS, UNPAIRED_COLUMNS
 from reusebench.core.tradeoff_runs import OWN_SPLIT
-from reusebench.reporting.cards.content import FIGURE, seed_spread, study_a_card, study_b_card
+from reusebench.reporting.cards.content import (
+    FIGURE,
+    forecast_summary,
+    seed_spread,
+    study_a_card,
+    study_b_card,
+)
 from reusebench.reporting.cards.render import card_text, curves_figure, figure_png, flag_label
 from reusebench.reporting.markdown import format_value
 
@@ -188,8 +195,13 @@ def opscore_rank(runs: pd.DataFrame | None, summary: dict[str, Any]) -> tuple[in
 
 
 def run_card_content(folder: RunFolder, tables: MetricTables,
-                     runs: pd.DataFrame | None = None) -> dict[str, Any]:
-    """The card fields of a run folder; InputError when the metrics table lacks the run."""
+                     runs: pd.DataFrame | None = None,
+                     forecasts: pd.DataFrame | None = None) -> dict[str, Any]:
+    """The card fields of a run folder; InputError when the metrics table lacks the run.
+
+    ``forecasts`` (a forecast table, e.g. the workflow's ``forecast/{study}/forecast.csv``)
+    gives the card its ``forecast`` entry; without it the entry is None.
+    """
     rows = tables.metrics[tables.metrics["run_id"] == folder.run_id]
     if rows.empty:
         raise InputError(f"Run {folder.run_id} (from {folder.path}) is not in the metrics "
@@ -203,6 +215,8 @@ def run_card_content(folder: RunFolder, tables: MetricTables,
                                tables.unpaired, run_opscores(folder.record),
                                opscore_rank(runs, folder.record))
     content["seed_spread"] = seed_spread(run, tables.metrics)
+    content["forecast"] = (None if forecasts is None else forecast_summary(
+        forecasts[forecasts["run_id"] == folder.run_id], folder.curves))
     return content
 
 
@@ -251,19 +265,22 @@ def card_folder(run_id: str) -> Path:
 
 def write_study_cards(run_dirs: Sequence[str | Path], metrics_path: str | Path,
                       out_dir: str | Path, index_path: str | Path,
-                      runs_path: str | Path | None = None) -> list[dict[str, Any]]:
+                      runs_path: str | Path | None = None,
+                      forecast_path: str | Path | None = None) -> list[dict[str, Any]]:
     """Cards of many run folders of one study under ``out_dir``, and an index of them.
 
     Each card goes to ``out_dir/<run id without the study>/``; the Markdown index links
-    them. Everything is built before anything is written. Returns the card contents.
+    them. With ``forecast_path`` (a forecast table) each card carries its run's forecast.
+    Everything is built before anything is written. Returns the card contents.
     """
     tables, runs = read_metric_tables(metrics_path), read_runs_table(runs_path)
+    forecasts = None if forecast_path is None else read_forecast_table(forecast_path)
     out_dir, index_path = Path(out_dir), Path(index_path)
     files: dict[Path, bytes] = {}
     contents = []
     for run_dir in run_dirs:
         folder = read_run_folder(run_dir)
-        content = run_card_content(folder, tables, runs)
+        content = run_card_content(folder, tables, runs, forecasts)
         card_dir = out_dir / card_folder(content["run_id"])
         files.update({card_dir / name: data
                       for name, data in card_files(content, folder.curves).items()})

@@ -11,8 +11,11 @@ measured" and leaves it out of the YAML metadata):
   run belongs to, size, and Study B's OpScore.
 
 A card also carries the run's flags (``diverged``, ``not_learning`` and why, from the metrics
-table) and the spread of M_er over the seeds of its configuration (the runs identical in
-every key but the seed).
+table), the spread of M_er over the seeds of its configuration (the runs identical in
+every key but the seed) and, where the workflow's forecast stage covered the run, what
+its first N epochs forecast (``forecast``, read from the forecast table): the final test
+loss, M_er and ep* at the largest N that gave a forecast, with 80 % and 95 % intervals,
+beside what the run then did.
 
 Names, model-index types, directions and definitions come from the metric registry
 (:mod:`reusebench.core.metricdefs`), under the definitions the metrics table was computed with
@@ -340,3 +343,60 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+# ---------------------------------------------------------------- forecast
+
+FORECAST_OUTCOMES = {"final": "final test loss", "best": "M_er (best test loss)",
+                     "best_epoch": "ep* (epoch of M_er)"}
+PREDICTOR_TEXT = {
+    "pw": "the paper's power-law (PW) fit with a residual bootstrap",
+    "exp": "the paper's exponential (EXP) fit with a residual bootstrap",
+    "ensemble": "seven learning-curve families weighted by their forecast of held-out epochs",
+    "ensemble_ic": "seven learning-curve families weighted by AICc"}
+
+
+def forecast_summary(rows: pd.DataFrame | None, curves: pd.DataFrame) -> dict[str, Any] | None:
+    """The run's forecast at the largest N that gave one (status ok), by the first predictor
+    of its forecast-table rows, and what the run then did; None without rows.
+
+    Without any ok forecast the entry says why (the statuses at each N).
+    """
+    if rows is None or rows.empty:
+        return None
+    predictor = str(rows["predictor"].iloc[0])
+    mine = rows[rows["predictor"] == predictor].sort_values("observed_n", kind="stable")
+    summary: dict[str, Any] = {"predictor": predictor,
+                               "predictor_text": PREDICTOR_TEXT.get(predictor, predictor),
+                               "target": str(mine["target"].iloc[-1]) if "target" in mine
+                               else "test_loss"}
+    ok = mine[mine["status"] == "ok"]
+    if ok.empty:
+        statuses = ", ".join(f"N = {int(n)}: {status}" for n, status in
+                             zip(mine["observed_n"], mine["status"], strict=True))
+        return {**summary, "observed_n": None, "outcomes": None, "actual": None,
+                "reason": f"no N gave a forecast ({statuses})"}
+    row = ok.iloc[-1]
+    horizon = row.get("horizon", row.get("epochs"))
+    outcomes = {name: {"median": clean_number(row[name]),
+                       **{f"{side}{level}": clean_number(row[f"{name}_{side}{level}"])
+                          for level in ("80", "95") for side in ("lo", "hi")}}
+                for name in FORECAST_OUTCOMES}
+    return {**summary, "observed_n": int(row["observed_n"]), "horizon": clean_number(horizon),
+            "outcomes": outcomes, "actual": actual_outcomes(curves, summary["target"]),
+            "reason": ""}
+
+
+def actual_outcomes(curves: pd.DataFrame, target: str) -> dict[str, Any]:
+    """Final value, minimum (M_er) and its first epoch of the run's forecast target curve."""
+    ordered = curves.sort_values("epoch")
+    if target == "test_loss" or "test_accuracy" not in ordered.columns:
+        values = ordered["test_loss"].to_numpy(dtype="float64")
+    else:
+        values = 1.0 - ordered["test_accuracy"].to_numpy(dtype="float64")
+    finite = np.where(np.isfinite(values), values, np.inf)
+    if not len(values) or not np.isfinite(finite).any():
+        return {"final": None, "best": None, "best_epoch": None}
+    at = int(np.argmin(finite))
+    return {"final": clean_number(values[-1]), "best": clean_number(finite[at]),
+            "best_epoch": int(ordered["epoch"].iloc[at])}

@@ -19,6 +19,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from huggingface_hub.repocard_data import model_index_to_eval_results
 from matplotlib.ticker import MaxNLocator
 
+from reusebench.reporting.cards.content import FORECAST_OUTCOMES
 from reusebench.reporting.markdown import format_value
 
 NOT_MEASURED = "not measured"
@@ -91,6 +92,7 @@ def card_body(content: dict[str, Any]) -> str:
         f"# {content['model_name']}", warning_line(content), intro,
         "## Task metrics", _metric_table(content, "task"), seed_spread_line(content),
         "## Reuse metrics", _metric_table(content, "reuse"), _unpaired_text(content),
+        *forecast_section(content),
         "## Metric settings", settings_table(content),
         "## Not measured", _not_measured_text(content),
         "## Training configuration", _key_value_table(training),
@@ -167,6 +169,36 @@ def settings_table(content: dict[str, Any]) -> str:
             f"{'not recorded' if window is None else f'{window:g} epochs'} |",
             f"| fit points N of Δ(fit) | {points} |"]
     return "\n".join(rows)
+
+
+def forecast_section(content: dict[str, Any]) -> list[str]:
+    """"## Forecast": what the run's first N epochs forecast, beside what it then did."""
+    forecast = content.get("forecast")
+    if not forecast:
+        return []
+    if forecast["outcomes"] is None:
+        return ["## Forecast", f"No forecast of this run by `{forecast['predictor']}`: "
+                f"{forecast['reason']}."]
+    target = ("test loss" if forecast["target"] == "test_loss"
+              else forecast["target"].replace("_", " "))
+    rows = ["| outcome | forecast (median) | 80 % interval | 95 % interval | actual |",
+            "| --- | --- | --- | --- | --- |"]
+    for name, label in FORECAST_OUTCOMES.items():
+        values = forecast["outcomes"][name]
+        actual = (forecast["actual"] or {}).get(name)
+        rows.append(f"| {label if target == 'test loss' else label.replace('test loss', target)}"
+                    f" | {format_value(values['median'], 4)} | "
+                    f"[{format_value(values['lo80'], 4)}, {format_value(values['hi80'], 4)}] | "
+                    f"[{format_value(values['lo95'], 4)}, {format_value(values['hi95'], 4)}] | "
+                    f"{NOT_MEASURED if actual is None else format_value(actual, 4)} |")
+    horizon = forecast.get("horizon")
+    intro = (f"From its first {forecast['observed_n']} epochs"
+             f"{'' if horizon is None else f' (of {horizon:g})'}, predictor "
+             f"`{forecast['predictor']}` ({forecast['predictor_text']}) forecast where the "
+             f"{target} would end; the largest N of the forecast stage that gave a forecast. "
+             "Intervals are central intervals of the predictive draws; `actual` is what the "
+             "run then did.")
+    return ["## Forecast", intro, "\n".join(rows)]
 
 
 def _unpaired_text(content: dict[str, Any]) -> str:

@@ -1,0 +1,285 @@
+"""Forecasts beyond the CLI: NAS-Bench-101 contours as curves, the forecast in model cards,
+`recommend --forecast`, the scorecard's "PW predicts better than EXP" claim, and the
+workflow's forecast stage end to end (tests/configs/tiny.yaml, the shared ``finished_run``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT
+from test_cards import provenance, segmentation_curves
+
+from reusebench.core.curves import validate_curves, write_curves
+from reusebench.core.errors import InputError
+from reusebench.core.evidence import FAILS, HOLDS, INCONCLUSIVE, NOT_RUN
+from reusebench.core.forecast.backtest import backtest_runs
+from reusebench.core.forecast.predict import forecast_table, latest_forecasts
+from reusebench.core.forecast.targets import (
+    ERROR_TARGET,
+    nasbench_curves,
+    targets_of,
+    with_error_targets,
+)
+from reusebench.core.metric_tables import compute_metric_files
+from reusebench.glue.cli import EXIT_BAD_INPUT, main
+from reusebench.reporting.cards.build import write_study_cards
+from reusebench.reporting.recommend import PREDICTED_M_ER, task_of, with_forecast
+from reusebench.reporting.scorecard import FORECAST_PW_EXP, forecast_pw_exp_row, scorecard
+
+TRAINING_LOGS = ROOT.parent / "shared" / "data" / "training_logs" / "tensorboard_pets_unet"
+OBSERVED = [5, 10]  # the card runs have 12 epochs: N = 10 is the largest that forecasts
+
+
+# ---------------------------------------------------------------- NAS-Bench-101 contours
+
+
+def test_nasbench_cells_become_curves_over_their_evaluation_points():
+    records = pd.DataFrame({
+        "module_hash": ["c1"] * 4 + ["c2"] * 2, "epochs": [4, 4, 12, 12, 4, 12],
+        "repeat": [0, 1, 0, 1, 0, 0], "halfway_epoch": [2, 2, 6, 6, 2, 6],
+        "final_epoch": [4, 4, 12, 12, 4, 12],
+        "halfway_test_accuracy": [0.3, 0.5, 0.6, 0.6, 0.2, 0.5],
+        "final_test_accuracy": [0.5, 0.7, 0.8, 0.9, 0.4, 0.6]})
+    curves = nasbench_curves(records, "mini")
+    c1 = curves[curves["arch"] == "c1"]
+    assert list(c1["epoch"]) == [1, 2, 3, 4] and list(c1["nasbench_epoch"]) == [2, 4, 6, 12]
+    np.testing.assert_allclose(c1["test_accuracy"], [0.4, 0.6, 0.6, 0.85])
+    targets = targets_of(validate_curves(with_error_targets(curves, "x"), source="x"))
+    assert set(targets.kind) == {ERROR_TARGET}
+    np.testing.assert_allclose(targets.values[0], [0.6, 0.4, 0.4, 0.15])
+    assert set(targets.runs["study"]) == {"nasbench"} and set(targets.runs["dataset"]) == {"mini"}
+    with pytest.raises(InputError, match="final_epoch"):
+        nasbench_curves(records.drop(columns="final_epoch"), "mini")
+
+
+# ---------------------------------------------------------------- a Study A tree with forecasts
+
+
+@pytest.fixture
+def forecast_tree(tmp_path) -> Path:
+    """Three Study A runs of 12 epochs (metrics tables, run folders) and their forecast table."""
+    results = tmp_path / "results"
+    curve_files = []
+    for arch, init, scale in (("unet", "random", 1.0), ("unet", "pretrained", 0.8),
+                              ("lraspp", "random", 1.5)):
+        run_dir = results / "runs" / "A" / "easy" / arch / init / "lr0.001" / "s0" / "cpu"
+        curves = segmentation_curves(arch, init, scale)
+        curves["test_loss"] *= 1 + 0.02 * np.sin(3.0 * curves["epoch"] + scale)
+        write_curves(curves, run_dir / "curves.csv")
+        (run_dir / "provenance.json").write_text(json.dumps(provenance(arch, init)))
+        (run_dir / "checkpoint.pt").write_bytes(b"\0" * 1000)
+        curve_files.append(run_dir / "curves.csv")
+    compute_metric_files(curve_files, results / "metrics" / "A")
+    from reusebench.core.forecast.targets import read_targets
+
+    table = forecast_table(read_targets(curve_files), OBSERVED, ["pw", "exp"], 60)
+    (results / "forecast" / "A").mkdir(parents=True)
+    table.to_csv(results / "forecast" / "A" / "forecast.csv", index=False)
+    return results
+
+
+def test_latest_forecast_is_the_first_predictors_at_the_largest_n_that_gave_one(forecast_tree):
+    table = pd.read_csv(forecast_tree / "forecast" / "A" / "forecast.csv")
+    latest = latest_forecasts(table)
+    assert len(latest) == 3 and set(latest["predictor"]) == {"pw"}
+    assert set(latest["observed_n"]) == {10}
+    assert set(latest_forecasts(table, "exp")["predictor"]) == {"exp"}
+
+
+def test_cards_carry_the_forecast_at_the_largest_n_with_its_intervals(forecast_tree, tmp_path):
+    run_dirs = sorted(path.parent for path in (forecast_tree / "runs" / "A").rglob("curves.csv"))
+    out = tmp_path / "cards"
+    contents = write_study_cards(run_dirs, forecast_tree / "metrics" / "A" / "metrics.parquet",
+                                 out, tmp_path / "index.md",
+                                 forecast_path=forecast_tree / "forecast" / "A" / "forecast.csv")
+    for content in contents:
+        forecast = content["forecast"]
+        assert forecast["predictor"] == "pw" and forecast["observed_n"] == 10
+        assert forecast["horizon"] == 12 and forecast["reason"] == ""
+        for name in ("final", "best"):
+            values = forecast["outcomes"][name]
+            assert (values["lo95"] <= values["lo80"] <= values["median"] <= values["hi80"]
+                    <= values["hi95"])
+        curves = pd.read_csv(forecast_tree / "runs" / "A" / Path(*content["run_id"].split("/")[1:])
+                             / "curves.csv")
+        assert forecast["actual"]["final"] == pytest.approx(curves["test_loss"].iloc[-1], 1e-5)
+        assert forecast["actual"]["best"] == pytest.approx(curves["test_loss"].min(), 1e-5)
+    card = next(out.rglob("README.md")).read_text()
+    section = card.split("## Forecast\n\n")[1].split("\n## ")[0]
+    assert "From its first 10 epochs (of 12), predictor `pw`" in section
+    assert "| M_er (best test loss) |" in section and "95 % interval" in section
+    saved = json.loads(next(out.rglob("card.json")).read_text())
+    assert saved["forecast"]["observed_n"] == 10
+
+
+def test_a_card_says_why_its_run_has_no_forecast(forecast_tree, tmp_path):
+    table = pd.read_csv(forecast_tree / "forecast" / "A" / "forecast.csv")
+    table.loc[table["observed_n"] == 10, "status"] = "no_epochs_after_n"
+    table.loc[table["observed_n"] == 5, "status"] = "fit_failed"
+    path = tmp_path / "forecast.csv"
+    table.to_csv(path, index=False)
+    run_dirs = sorted(path.parent for path in (forecast_tree / "runs" / "A").rglob("curves.csv"))
+    contents = write_study_cards(run_dirs, forecast_tree / "metrics" / "A" / "metrics.parquet",
+                                 tmp_path / "cards", tmp_path / "index.md", forecast_path=path)
+    forecast = contents[0]["forecast"]
+    assert forecast["outcomes"] is None
+    assert forecast["reason"] == ("no N gave a forecast (N = 5: fit_failed, "
+                                  "N = 10: no_epochs_after_n)")
+    card = next((tmp_path / "cards").rglob("README.md")).read_text()
+    assert "No forecast of this run by `pw`: no N gave a forecast" in card
+
+
+def test_cards_without_a_forecast_table_have_no_forecast_section(forecast_tree, tmp_path):
+    run_dirs = sorted(path.parent for path in (forecast_tree / "runs" / "A").rglob("curves.csv"))
+    contents = write_study_cards(run_dirs, forecast_tree / "metrics" / "A" / "metrics.parquet",
+                                 tmp_path / "cards", tmp_path / "index.md")
+    assert all(content["forecast"] is None for content in contents)
+    assert "## Forecast" not in next((tmp_path / "cards").rglob("README.md")).read_text()
+
+
+# ---------------------------------------------------------------- recommend --forecast
+
+
+def test_refine_ranks_by_the_predicted_m_er_and_shows_its_interval(forecast_tree):
+    metrics = pd.read_parquet(forecast_tree / "metrics" / "A" / "metrics.parquet")
+    table = pd.read_csv(forecast_tree / "forecast" / "A" / "forecast.csv")
+    from reusebench.reporting.recommend import candidate_table, recommend
+
+    task = task_of("refine")
+    refine, candidates = with_forecast(task, candidate_table(task, metrics), table)
+    assert refine.metrics[0] == PREDICTED_M_ER and refine.metrics[1:] == task.metrics
+    result = recommend(refine, candidates).table
+    assert result["rank"].notna().all()
+    latest = latest_forecasts(table)
+    by_forecast = result["forecast_m_er"].rank(method="min").astype(int)
+    for row, rank in zip(result.itertuples(), by_forecast, strict=True):
+        assert row.forecast_m_er == pytest.approx(latest.loc[row.run_id, "best"])
+        assert row.forecast_m_er_lo80 <= row.forecast_m_er <= row.forecast_m_er_hi80
+        assert row.reason.split(": ", 1)[1].startswith(
+            f"predicted M_er {row.forecast_m_er:.4g} [80 %: {row.forecast_m_er_lo80:.4g}, "
+            f"{row.forecast_m_er_hi80:.4g}; N = 10, pw] (#{rank}/3, lower is better)")
+
+
+def test_recommend_cli_takes_a_forecast_table_for_refine_only(forecast_tree, tmp_path, capsys):
+    metrics = forecast_tree / "metrics" / "A" / "metrics.parquet"
+    forecast = forecast_tree / "forecast" / "A" / "forecast.csv"
+    out = tmp_path / "refine.csv"
+    assert main(["recommend", "--task", "refine", "--metrics", str(metrics), "--forecast",
+                 str(forecast), "-o", str(out)]) == 0
+    written = pd.read_csv(out)
+    assert {"forecast_m_er", "forecast_m_er_lo80", "forecast_m_er_hi95", "forecast_n",
+            "forecast_predictor"} <= set(written.columns)
+    assert main(["recommend", "--task", "reproduce", "--metrics", str(metrics), "--forecast",
+                 str(forecast), "-o", str(tmp_path / "no.csv")]) == EXIT_BAD_INPUT
+    error = capsys.readouterr().err.strip()
+    assert "--forecast is used by task refine only" in error and len(error.splitlines()) == 1
+    assert not (tmp_path / "no.csv").exists()
+    assert main(["recommend", "--task", "refine", "--metrics", str(metrics), "--forecast",
+                 str(metrics)]) == EXIT_BAD_INPUT
+    assert "not a forecast table" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the scorecard claim
+
+
+def _backtest(pw_errors, exp_errors, study="A", n_obs=10) -> pd.DataFrame:
+    """A backtest runs table: per run, PW and EXP forecasts off the actual final by the errors."""
+    rows = []
+    for index, (pw, exp) in enumerate(zip(pw_errors, exp_errors, strict=True)):
+        for predictor, error in (("pw", pw), ("exp", exp)):
+            rows.append({"run_id": f"{study}/r{index}", "study": study, "dataset": "d",
+                         "observed_n": n_obs, "predictor": predictor, "status": "ok",
+                         "final": 1.0 + error, "actual_final": 1.0})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(("pw", "exp", "verdict"), [
+    ([0.01] * 10, [0.05] * 10, HOLDS),
+    ([0.05] * 10, [0.01] * 10, FAILS),
+    ([0.01, 0.05] * 3, [0.05, 0.01] * 3, INCONCLUSIVE),
+])
+def test_pw_against_exp_is_a_sign_test_over_runs(pw, exp, verdict):
+    row = forecast_pw_exp_row([_backtest(pw, exp)])
+    assert row["verdict"] == verdict and row["n"] == len(pw)
+    low, high = (float(part) for part in row["interval"].strip("[]").split(","))
+    assert low <= np.mean(np.array(pw) < np.array(exp)) <= high
+    assert (row["reason"] != "") == (verdict == INCONCLUSIVE)
+
+
+def test_pw_against_exp_pools_backtests_each_at_its_n_with_most_runs():
+    study_a = pd.concat([_backtest([0.01] * 4, [0.05] * 4, n_obs=20),
+                         _backtest([0.05] * 6, [0.01] * 6, n_obs=10)])
+    study_b = _backtest([0.01] * 6, [0.02] * 6, study="B", n_obs=5)
+    row = forecast_pw_exp_row([study_a, study_b])
+    assert row["n"] == 12
+    assert "Study A (N = 10): PW closer in 0 of 6 runs" in row["ours"]
+    assert "Study B (N = 5): PW closer in 6 of 6 runs" in row["ours"]
+
+
+def test_pw_against_exp_is_not_run_without_backtests_or_pairs():
+    assert forecast_pw_exp_row([])["verdict"] == NOT_RUN
+    unpaired = _backtest([0.01] * 3, [0.02] * 3)
+    unpaired = unpaired[unpaired["predictor"] == "pw"]
+    assert forecast_pw_exp_row([unpaired])["verdict"] == NOT_RUN
+    without = scorecard("default")
+    with_claim = scorecard("default", forecast_backtests=[])
+    assert len(with_claim) == len(without) + 1
+    assert FORECAST_PW_EXP.claim not in set(without["claim"])
+    assert with_claim.set_index("claim").loc[FORECAST_PW_EXP.claim, "verdict"] == NOT_RUN
+
+
+@pytest.mark.skipif(not TRAINING_LOGS.is_dir(),
+                    reason=f"real TensorBoard runs not found at {TRAINING_LOGS}")
+def test_pw_predicts_the_real_tensorboard_runs_better_than_exp(tmp_path):
+    """18 real UNet runs: PW's final-loss forecast from 10 epochs is closer than EXP's."""
+    curves = tmp_path / "pets.csv"
+    assert main(["ingest", str(TRAINING_LOGS / "runs"), "-o", str(curves)]) == 0
+    from reusebench.core.forecast.targets import read_targets
+
+    runs, _ = backtest_runs(read_targets([curves]), [10], ["pw", "exp"], 60)
+    row = forecast_pw_exp_row([runs])
+    assert row["n"] == 18 and row["verdict"] == HOLDS, row
+
+
+# ---------------------------------------------------------------- the workflow end to end
+
+CURVE_SETS = ("synthetic", "A", "B", "nasbench-mini")
+
+
+@pytest.mark.e2e
+def test_tiny_run_forecasts_and_backtests_every_curve_set(finished_run):
+    check_forecast_outputs(finished_run)
+
+
+def check_forecast_outputs(workdir: Path) -> None:
+    """The forecast stage's files in a finished tiny run (also callable on any run folder)."""
+    results = workdir / "results"
+    for name in CURVE_SETS:
+        table = pd.read_csv(results / "forecast" / name / "forecast.csv", dtype={"run_id": str})
+        assert len(table) == table["run_id"].nunique() * 3 * 3  # runs × N (5, 10, 20) × 3
+        for stem in ("forecast", "backtest"):
+            markdown = (results / "tables" / "forecast" / name / f"{stem}.md").read_text()
+            assert markdown.startswith("# Forecast")
+        for figure in ("coverage", "error"):
+            assert (results / "figures" / "forecast" / name /
+                    f"backtest_{figure}.png").stat().st_size > 1000
+        runs = pd.read_csv(results / "forecast" / name / "backtest_runs.csv")
+        assert len(runs) == len(table)
+    synthetic = pd.read_csv(results / "forecast" / "synthetic" / "forecast.csv")
+    ok = synthetic[synthetic["status"] == "ok"]
+    assert len(ok) > 0  # 22 epochs: every N forecasts with PW and EXP
+    assert ((ok["final_lo95"] <= ok["final"]) & (ok["final"] <= ok["final_hi95"])).all()
+    study_a = pd.read_csv(results / "forecast" / "A" / "forecast.csv")
+    assert set(study_a["status"]) == {"shorter_than_n"}  # tiny Study A trains 3 epochs
+    assert set(pd.read_csv(results / "forecast" / "nasbench-mini" / "forecast.csv")["target"]) \
+        == {ERROR_TARGET}
+    card = json.loads(next((results / "cards" / "A" / "runs").rglob("card.json")).read_text())
+    assert card["forecast"]["predictor"] == "pw" and card["forecast"]["outcomes"] is None
+    assert "shorter_than_n" in card["forecast"]["reason"]
+    scorecard_table = pd.read_csv(results / "tables" / "reuse" / "scorecard.csv")
+    claim = scorecard_table.set_index("claim").loc[FORECAST_PW_EXP.claim]
+    assert claim["verdict"] == NOT_RUN and "forecast by both PW and EXP" in claim["reason"]
