@@ -4,6 +4,7 @@ weights on disk and the training command."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from reusebench.core.forecast.pfn_mapping import (
@@ -240,3 +241,27 @@ def test_the_training_command_writes_loadable_weights(tmp_path, capsys, one_thre
     assert "sha256" in capsys.readouterr().out
     loaded = load_weights(out)
     assert loaded.provenance["steps"] == 3 and loaded.settings.d_model == 64
+
+
+def test_forecast_uses_pfn_weights_given_on_the_command_line(tmp_path, capsys):
+    from reusebench.glue import cli
+
+    weights = tmp_path / "w.pt"
+    assert cli.main(["forecast-pfn-train", "-o", str(weights), "--steps", "5"]) == 0
+    epochs = np.arange(1, 21)
+    curves = pd.DataFrame({"study": "A", "dataset": "d", "arch": "unet", "init": "random",
+                           "lr": 0.001, "seed": 0, "device": "cpu", "epoch": epochs,
+                           "train_loss": 1.0 / epochs, "test_loss": 1.2 / epochs ** 0.5})
+    curves_path = tmp_path / "curves.csv"
+    curves.to_csv(curves_path, index=False)
+    out = tmp_path / "forecast.csv"
+    assert cli.main(["forecast", str(curves_path), "-o", str(out), "--observed", "10",
+                     "--predictors", "pw", "pfn", "--pfn-weights", str(weights)]) == 0
+    table = pd.read_csv(out)
+    assert table["predictor"].tolist() == ["pw", "pfn"]
+    assert table["status"].tolist() == ["ok", "ok"]
+    capsys.readouterr()
+    assert cli.main(["forecast", str(curves_path), "-o", str(tmp_path / "x.csv"),
+                     "--observed", "10", "--predictors", "pfn"]) == 2
+    assert "--predictors pfn and --pfn-weights go together" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()

@@ -28,7 +28,10 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
                         help="curve table files (.csv or .parquet)")
     parser.add_argument("--observed", type=int, nargs="+", required=True, metavar="N",
                         help="numbers of first epochs a forecast may see")
-    parser.add_argument("--predictors", nargs="+", choices=PREDICTORS,
+    parser.add_argument("--pfn-weights", metavar="WEIGHTS.pt",
+                        help="weights of `reusebench forecast-pfn-train`: adds the LC-PFN "
+                             "predictor pfn (the [forecast] extra)")
+    parser.add_argument("--predictors", nargs="+", choices=[*PREDICTORS, "pfn"],
                         default=list(DEFAULT_PREDICTORS), metavar="P",
                         help=f"{PREDICTOR_HELP} (default: {' '.join(DEFAULT_PREDICTORS)})")
     parser.add_argument("--draws", type=int, default=DEFAULT_DRAWS, metavar="S",
@@ -87,10 +90,27 @@ def _check_options(args: argparse.Namespace) -> None:
         raise InputError(f"--threads must be at least 1, not {args.threads}.")
     if getattr(args, "horizon", None) is not None and args.horizon < 2:
         raise InputError(f"--horizon must be at least 2, not {args.horizon}.")
+    if ("pfn" in args.predictors) != (args.pfn_weights is not None):
+        raise InputError("--predictors pfn and --pfn-weights go together: the LC-PFN predictor "
+                         "needs weights, and weights need pfn among the predictors.")
     threshold = getattr(args, "stop_threshold", 0.5)
     if not 0 < threshold < 1:
         raise InputError(f"--stop-threshold must lie strictly between 0 and 1, not "
                          f"{threshold}.")
+
+
+def _register_pfn(weights_path: str | None) -> None:
+    """Load the PFN weights and register predictor pfn (torch, the [forecast] extra)."""
+    if weights_path is None:
+        return
+    from reusebench.core.extras import require
+    from reusebench.core.forecast.predict import register_predictor
+
+    pfn = require("forecast", "reusebench.training.pfn.predict")
+    weights = pfn.load_weights(weights_path)
+    print(f"pfn: weights {weights_path} (sha256 {weights.provenance['sha256'][:12]})")
+    register_predictor("pfn", lambda prefix, horizon, n_draws, rng: pfn.pfn_draws(
+        prefix, horizon, n_draws, weights, rng))
 
 
 def eval_paths(out: str | Path) -> dict[str, Path]:
@@ -109,6 +129,7 @@ def _run_forecast(args: argparse.Namespace) -> int:
     _check_options(args)
     check_table_path(args.out)
     targets = read_targets(args.curves)
+    _register_pfn(args.pfn_weights)
     table = forecast_table(targets, args.observed, args.predictors, args.draws, args.horizon,
                            seed=args.seed, threads=args.threads)
     write_table(table, args.out)
@@ -132,6 +153,7 @@ def _run_forecast_eval(args: argparse.Namespace) -> int:
     for path in list(paths.values())[1:]:
         check_output(path)
     targets = read_targets(args.curves)
+    _register_pfn(args.pfn_weights)
     runs, seconds = backtest_runs(targets, args.observed, args.predictors, args.draws,
                                   seed=args.seed, threads=args.threads,
                                   stop_threshold=args.stop_threshold)

@@ -69,10 +69,28 @@ class Draws:
                    np.full(n_runs, "", dtype=object))
 
 
+DrawFunction = Callable[[np.ndarray, np.ndarray, int, np.random.Generator], Draws]
+_REGISTERED: dict[str, DrawFunction] = {}
+
+
+def register_predictor(name: str, draw: DrawFunction) -> None:
+    """Add a predictor whose draws come from outside core: the LC-PFN of the [forecast] extra,
+    which the command line registers as ``pfn`` when it is given weights."""
+    _REGISTERED[name] = draw
+
+
+def _predictor_number(predictor: str) -> int:
+    """A stable number per predictor, for the seeds of its draws."""
+    return (PREDICTORS.index(predictor) if predictor in PREDICTORS
+            else len(PREDICTORS) + sorted(_REGISTERED).index(predictor))
+
+
 def predict_draws(predictor: str, prefix: np.ndarray, horizon: np.ndarray, n_draws: int,
                   rng: np.random.Generator) -> Draws:
     """Draws for runs whose first N target values are ``prefix`` (runs × N, NaN = missing)
     and that end at epoch ``horizon`` (per run)."""
+    if predictor in _REGISTERED:
+        return _REGISTERED[predictor](prefix, horizon, n_draws, rng)
     if predictor not in PREDICTORS:
         raise ValueError(f"unknown predictor {predictor!r}; choose from {PREDICTORS}")
     n_obs = prefix.shape[1]
@@ -360,7 +378,7 @@ def map_forecasts(targets: Targets, n_obs: int, predictor: str, n_draws: int,
     chunks = [np.arange(start, min(start + FIT_BLOCK, len(prefix)))
               for start in range(0, len(prefix), FIT_BLOCK)]
     tasks = [(predictor, prefix[rows], horizon[rows], short[rows], n_draws,
-              (seed, n_obs, PREDICTORS.index(predictor), index))
+              (seed, n_obs, _predictor_number(predictor), index))
              for index, rows in enumerate(chunks)]
     if threads <= 1 or len(chunks) <= 1:
         parts = map(_chunk_draws, *zip(*tasks, strict=True))
