@@ -40,8 +40,9 @@ import numpy as np
 import pandas as pd
 
 from reusebench.data.nasbench import cellhash
-from reusebench.data.nasbench.cellhash import hash_pruned_digests, hex_rows
+from reusebench.data.nasbench.cellhash import hash_pruned_digests
 from reusebench.data.nasbench.graph import CANONICAL_OPS, INPUT_LABEL, OUTPUT_LABEL, cell_hash
+from reusebench.data.nasbench.md5rows import hex_rows
 from reusebench.data.nasbench.proto import decode_model_metrics, encode_model_metrics
 from reusebench.data.nasbench.records import read_nasbench, write_nasbench_table
 from reusebench.data.nasbench.tfrecord import iter_tfrecord, write_tfrecord

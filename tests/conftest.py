@@ -153,12 +153,12 @@ def finished_run(tmp_path_factory) -> Path:
 def reader_paths(request, monkeypatch):
     """Run a NAS-Bench reader test with the compiled extension, then without it (the numpy /
     Python route a machine without a C compiler takes)."""
-    from reusebench.data.nasbench import cellhash, graph, layout, tfrecord
+    from reusebench.data.nasbench import cellhash, graph, hashhelpers, layout, md5rows, tfrecord
 
     if request.param == "compiled" and cellhash.accel is None:
         pytest.skip("the compiled extension reusebench.data.nasbench._accel was not built")
     if request.param == "numpy":
-        for module in (cellhash, graph, layout, tfrecord):
+        for module in (cellhash, graph, hashhelpers, layout, md5rows, tfrecord):
             monkeypatch.setattr(module, "accel", None)
     return request.param
 

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reusebench.data.nasbench import cellhash, layout, records
-from reusebench.data.nasbench.cellhash import Helper, hash_pruned_digests, hex_rows
+from reusebench.data.nasbench import cellhash, hashstates, layout, records
+from reusebench.data.nasbench.cellhash import hash_pruned_digests
 from reusebench.data.nasbench.graph import (
     CANONICAL_OPS,
     INPUT_LABEL,
@@ -24,6 +24,8 @@ from reusebench.data.nasbench.graph import (
     cell_hash,
     module_hash,
 )
+from reusebench.data.nasbench.hashhelpers import Helper
+from reusebench.data.nasbench.md5rows import hex_rows
 from reusebench.data.nasbench.proto import encode_model_metrics
 from reusebench.data.nasbench.records import encode_record, read_nasbench
 from reusebench.data.nasbench.tfrecord import frame_tfrecord, write_tfrecord
@@ -195,7 +197,7 @@ def test_neighbours_with_equal_leading_bytes_sort_by_all_sixteen():
     digests = np.zeros((5, 16), dtype=np.uint8)
     digests[:, :8] = 7  # same first half: the order must come from the second
     digests[:, 15] = [9, 3, 200, 3, 0]
-    table = cellhash._Table(digests, exact=False)
+    table = hashstates.StateTable(digests, exact=False)
     for width in (2, 3, 4, 5):
         ids = np.array([[4, 2, 0, 1, 3][:width], [1, 3, 2, 0, 4][:width]])
         ordered = table.sort_ids(ids)

@@ -6,7 +6,9 @@ A run is identified by its keys (study, dataset, arch, init, lr, seed, device);
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +33,20 @@ WHOLE_LIMIT = 2.0**53
 
 
 def make_run_id(keys: pd.DataFrame) -> pd.Series:
-    """Readable, unique id of each row's run keys, e.g. ``A/a10/unet/random/lr0.001/s0/cpu``."""
+    """Readable, unique id of each row's run keys, e.g. ``A/a10/unet/random/lr0.001/s0/cpu``.
+
+    Rows of one run share their keys, so each distinct key combination is spelled once and
+    its text repeated (the table of 100,000 runs × 100 epochs: one text per run, not per row).
+    """
+    groups = _key_groups(keys)
+    if groups is None:
+        return _spell_run_ids(keys)
+    codes, first = groups
+    spelled = _spell_run_ids(keys.iloc[first])
+    return pd.Series(spelled.array.take(codes), index=keys.index, name=spelled.name)
+
+
+def _spell_run_ids(keys: pd.DataFrame) -> pd.Series:
     lr_text = keys["lr"].map(lambda lr: f"lr{lr:g}")
     seed_text = "s" + keys["seed"].astype("int64").astype(str)
     parts = [keys["study"], keys["dataset"], keys["arch"], keys["init"], lr_text, seed_text,
@@ -40,6 +55,38 @@ def make_run_id(keys: pd.DataFrame) -> pd.Series:
     for part in parts[1:]:
         run_id = run_id + "/" + part.astype(str)
     return run_id
+
+
+def _key_groups(keys: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """A code per row, equal only for rows whose run id is spelled alike, and a first row per
+    code; None where grouping would not save work (or lr / seed are not plain numbers)."""
+    if len(keys) < 2:
+        return None
+    columns = []
+    for key in RUN_KEYS:
+        values = keys[key]
+        if key in ("lr", "seed"):
+            kind = values.dtype.kind if isinstance(values.dtype, np.dtype) else "O"
+            if kind not in "fiu":
+                return None  # e.g. 1 and Decimal("1.0") are equal but spelled apart
+            values = values.to_numpy()
+            if kind == "f":  # by bit pattern: 0.0 and -0.0 are spelled apart
+                values = values.astype("float64").view("int64")
+            columns.append(pd.factorize(values)[0])
+        else:
+            columns.append(pd.factorize(values.astype(str), use_na_sentinel=False)[0])
+    codes = columns[0].astype("int64")
+    for column in columns[1:]:
+        size = int(column.max()) + 1
+        if int(codes.max()) >= (1 << 62) // size:  # too many combinations to pack: renumber
+            codes = pd.factorize(codes)[0].astype("int64")
+        codes = codes * size + column
+    codes, uniques = pd.factorize(codes)
+    if len(uniques) * 2 > len(keys):
+        return None
+    first = np.empty(len(uniques), dtype="int64")
+    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+    return codes, first
 
 
 def read_curves(path: str | Path) -> pd.DataFrame:
@@ -98,25 +145,80 @@ def validate_curves(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     if missing:
         raise InputError(f"{source}: missing required column '{missing[0]}' "
                          f"(required: {', '.join(REQUIRED)}).")
-    curves = raw.copy()
+    curves = raw.copy(deep=False)  # copy-on-write: replacing a column never touches raw
     for column in MEASURED:
         if column not in curves.columns:
             curves[column] = np.nan
-    _check_text_keys(curves, source)
-    labels = curves["run_id"] if "run_id" in curves.columns else _fallback_labels(curves)
-    _coerce_numeric(curves, labels.astype(str), source)
-    derived = make_run_id(curves)
-    if "run_id" in curves.columns:
-        curves["run_id"] = curves["run_id"].astype(str)
-        _check_run_id_keys(curves, source)
+    given = "run_id" in curves.columns
+    # a run_id given is only made text: its runs are known before any check
+    run_id = curves["run_id"].astype(str) if given else None
+    runs = _Runs(run_id) if given else None
+    key_changes = _check_text_keys(curves, runs, source)
+    label = _labeller(curves)
+    _coerce_numeric(curves, label, source)
+    if given:
+        curves["run_id"] = run_id
+        _check_run_id_keys(curves, runs, key_changes, source)
     else:
-        curves["run_id"] = derived
-    _check_epochs(curves, source)
+        curves["run_id"] = make_run_id(curves)
+        runs = _Runs(curves["run_id"])
+    _check_epochs(curves, runs, source)
     _reject_negative_losses(curves, source)
-    _check_nonempty_runs(curves, source)
+    _check_nonempty_runs(curves, runs, source)
     extra = [column for column in curves.columns if column not in COLUMNS]
     ordered = curves[[*COLUMNS, *extra]]
-    return ordered.sort_values(["run_id", "epoch"], kind="stable").reset_index(drop=True)
+    return _sorted_by_run_and_epoch(ordered, runs)
+
+
+class _Runs:
+    """The runs of a table as integers: ``codes`` per row (-1 where run_id is missing),
+    ``ids`` in order of first appearance, the ``first`` row of each. ``contiguous`` when
+    each run's rows are together (the usual layout, which the checks take a shorter way
+    through); then ``same_as_previous`` says which rows continue the run of the row before."""
+
+    def __init__(self, run_id: pd.Series):
+        count = len(run_id)
+        self.missing = bool(run_id.isna().any())
+        self.contiguous, self.same_as_previous = False, None
+        if not self.missing:
+            values = run_id.array
+            starts = np.flatnonzero(np.concatenate(
+                [[True], np.asarray(values[1:] != values[:-1], dtype=bool)]))
+            ids = pd.Index(values.take(starts))
+            if ids.is_unique:  # no run comes back after another one began
+                self.contiguous, self.ids, self.first = True, ids, starts
+                self.same_as_previous = np.ones(count - 1, dtype=bool)
+                self.same_as_previous[starts[1:] - 1] = False
+                self._codes = None  # made when asked for
+                return
+        codes, self.ids = pd.factorize(run_id)
+        self._codes = codes.astype("int64")
+        self.first = np.empty(len(self.ids), dtype="int64")
+        named = np.flatnonzero(codes >= 0)
+        self.first[self._codes[named[::-1]]] = named[::-1]
+
+    @property
+    def codes(self) -> np.ndarray:
+        if self._codes is None:
+            lengths = np.diff(self.first, append=len(self.same_as_previous) + 1)
+            self._codes = np.repeat(np.arange(len(self.first)), lengths)
+        return self._codes
+
+    def any(self, rows: np.ndarray) -> np.ndarray:
+        """Per run: whether it has any of the given rows (a boolean mask)."""
+        if self.contiguous:
+            return np.logical_or.reduceat(rows, self.first) if len(rows) else rows
+        return np.bincount(self.codes[rows & (self.codes >= 0)], minlength=len(self.ids)) > 0
+
+
+def _labeller(curves: pd.DataFrame) -> Callable[[int], str]:
+    """Row -> run label for error messages, from the run_id column (as text) or, before lr
+    and seed are known to be numbers, from the key columns as given; made only when needed."""
+    if "run_id" in curves.columns:
+        run_id = curves["run_id"]
+        return lambda row: run_id.iloc[[row]].astype(str).iloc[0]
+    keys = curves[list(RUN_KEYS)]  # copy-on-write: keeps the values as they are now
+    return lambda row: _fallback_labels(keys.iloc[[row]]).iloc[0]
 
 
 def _fallback_labels(curves: pd.DataFrame) -> pd.Series:
@@ -127,35 +229,70 @@ def _fallback_labels(curves: pd.DataFrame) -> pd.Series:
     return label
 
 
-def _check_text_keys(curves: pd.DataFrame, source: str) -> None:
+def _check_text_keys(curves: pd.DataFrame, runs: _Runs | None,
+                     source: str) -> dict[str, np.ndarray]:
+    """Reject the first empty key (in row order) and make the key columns text.
+
+    Returns, per key, where it differs from the row before within a run (contiguous runs)
+    or codes equal for equal text (otherwise), for ``_check_run_id_keys``. Where every run
+    holds one value of a key, only the first row of each run is looked at for blanks."""
+    found = {}
     for key in TEXT_KEYS:
-        blank = curves[key].isna() | (curves[key].astype(str).str.strip() == "")
-        if blank.any():
-            row = int(np.flatnonzero(blank.to_numpy())[0])
-            raise InputError(f"{source}: row {row + 1} has an empty value in key column '{key}'.")
-        curves[key] = curves[key].astype(str)
+        original = curves[key]
+        text = original.astype(str)
+        missing = original.isna().to_numpy()
+        if runs is not None and runs.contiguous:
+            values = text.array
+            changes = runs.same_as_previous & np.asarray(values[1:] != values[:-1], dtype=bool)
+            found[key] = changes
+        if runs is not None and runs.contiguous and not changes.any():
+            blank = missing.copy()  # and where a run's first row is blank, so is its run
+            blank[runs.first] |= _blank(text.iloc[runs.first])
+            blank_rows = np.flatnonzero(blank)
+        else:
+            codes, unique = pd.factorize(text)  # missing text: -1, looked up as blank
+            blank_rows = np.flatnonzero(missing | np.append(_blank(unique), True)[codes])
+            if key not in found:
+                found[key] = codes
+        if blank_rows.size:
+            raise InputError(f"{source}: row {int(blank_rows[0]) + 1} has an empty value in "
+                             f"key column '{key}'.")
+        curves[key] = text
+    return found
 
 
-def _coerce_numeric(curves: pd.DataFrame, labels: pd.Series, source: str) -> None:
+def _blank(text: pd.Series | pd.Index) -> np.ndarray:
+    return np.asarray(text.str.strip() == "", dtype=bool)
+
+
+def _coerce_numeric(curves: pd.DataFrame, label: Callable[[int], str], source: str) -> None:
     for column in (*NUMERIC, *(c for c in OPTIONAL_NUMERIC if c in curves.columns)):
         original = curves[column]
-        _reject_booleans(original, labels, source, column)
-        numbers = pd.to_numeric(original, errors="coerce")
-        bad = numbers.isna() & original.notna() & ~_is_nan_text(original)
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(f"{source}: run {labels.iloc[row]} has a non-numeric value "
-                             f"{original.iloc[row]!r} in column '{column}'.")
+        _reject_booleans(original, label, source, column)
+        if column in ("seed", "epoch") and isinstance(original.dtype, np.dtype) \
+                and original.dtype.kind in "iu":  # whole numbers already: checked as they are
+            continue
+        if original.dtype.kind in "fiu":  # numbers already: nothing to coerce
+            numbers = original
+        else:
+            numbers = pd.to_numeric(original, errors="coerce")
+            bad = numbers.isna() & original.notna() & ~_is_nan_text(original)
+            if bad.any():
+                row = int(np.flatnonzero(bad.to_numpy())[0])
+                raise InputError(f"{source}: run {label(row)} has a non-numeric value "
+                                 f"{original.iloc[row]!r} in column '{column}'.")
         curves[column] = numbers.astype("float64")
     for column in ("lr", "seed", "epoch"):
         values = curves[column].to_numpy()
-        bad = ~np.isfinite(values)
-        if column in ("seed", "epoch"):
-            bad |= np.isfinite(values) & (values != np.round(values))
+        if values.dtype.kind in "iu":  # seed or epoch as integers: finite and whole
+            bad = (values >= WHOLE_LIMIT) | (values <= -WHOLE_LIMIT)  # compared as floats
+        else:
+            bad = ~np.isfinite(values)
+            if column in ("seed", "epoch"):
+                bad |= np.isfinite(values) & (values != np.round(values))
+                bad |= np.abs(values) >= WHOLE_LIMIT
         if column == "epoch":
             bad |= values < 1
-        if column in ("seed", "epoch"):
-            bad |= np.abs(values) >= WHOLE_LIMIT
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             kind = "a positive whole number" if column == "epoch" else "a finite number"
@@ -163,13 +300,14 @@ def _coerce_numeric(curves: pd.DataFrame, labels: pd.Series, source: str) -> Non
                 kind = "a whole number"
             if column in ("seed", "epoch"):
                 kind += " below 2**53"
-            raise InputError(f"{source}: run {labels.iloc[row]} has {float(values[row])!r} in "
+            raise InputError(f"{source}: run {label(row)} has {float(values[row])!r} in "
                              f"column '{column}', which must be {kind}.")
     curves["seed"] = curves["seed"].astype("int64")
     curves["epoch"] = curves["epoch"].astype("int64")
 
 
-def _reject_booleans(values: pd.Series, labels: pd.Series, source: str, column: str) -> None:
+def _reject_booleans(values: pd.Series, label: Callable[[int], str], source: str,
+                     column: str) -> None:
     """True/False is no number: pandas would read it as 1/0."""
     if values.dtype.kind not in "bO":
         return
@@ -177,7 +315,7 @@ def _reject_booleans(values: pd.Series, labels: pd.Series, source: str, column: 
                else values.map(lambda value: isinstance(value, bool | np.bool_)))
     if is_bool.any():
         row = int(np.flatnonzero(is_bool.to_numpy())[0])
-        raise InputError(f"{source}: run {labels.iloc[row]} has the boolean "
+        raise InputError(f"{source}: run {label(row)} has the boolean "
                          f"{values.iloc[row]} in column '{column}', which must be a number.")
 
 
@@ -200,13 +338,31 @@ def _is_nan_text(values: pd.Series) -> pd.Series:
     return text.isin(["nan", "inf", "-inf", "+inf", "infinity", "-infinity", ""])
 
 
-def _check_run_id_keys(curves: pd.DataFrame, source: str) -> None:
-    key_sets = curves.groupby("run_id", sort=False)[list(RUN_KEYS)].nunique()
-    mixed = key_sets.gt(1).any(axis=1)
-    if mixed.any():
-        run_id = mixed[mixed].index[0]
-        column = key_sets.columns[key_sets.loc[run_id].gt(1)][0]
-        raise InputError(f"{source}: run {run_id} has more than one value in key column "
+def _check_run_id_keys(curves: pd.DataFrame, runs: _Runs, key_changes: dict[str, np.ndarray],
+                       source: str) -> None:
+    """Each run_id names one run: all its rows share every key (first run and key named).
+
+    ``key_changes`` as ``_check_text_keys`` returns it."""
+    mixed = {}
+    for key in RUN_KEYS:
+        if runs.contiguous:  # equal to the row before within each run = equal throughout
+            differs = np.zeros(len(curves), dtype=bool)
+            if key in key_changes:
+                differs[1:] = key_changes[key]
+            else:
+                values = curves[key].to_numpy()
+                differs[1:] = runs.same_as_previous & (values[1:] != values[:-1])
+        else:
+            values = key_changes[key] if key in key_changes else curves[key].to_numpy()
+            valid = runs.codes >= 0
+            differs = np.zeros(len(curves), dtype=bool)
+            differs[valid] = values[valid] != values[runs.first[runs.codes[valid]]]
+        if differs.any():
+            mixed[key] = runs.any(differs)
+    if mixed:
+        run = int(np.flatnonzero(np.logical_or.reduce(list(mixed.values())))[0])
+        column = next(key for key, per_run in mixed.items() if per_run[run])
+        raise InputError(f"{source}: run {runs.ids[run]} has more than one value in key column "
                          f"'{column}'.")
 
 
@@ -231,27 +387,81 @@ def epoch_problem(epochs: Sequence[int] | np.ndarray) -> str | None:
     return None
 
 
-def _check_epochs(curves: pd.DataFrame, source: str) -> None:
-    """Epochs 1..EP without repeats or gaps, per run (first bad run in file order)."""
-    by_run = curves.groupby("run_id", sort=False)["epoch"]
-    step = by_run.diff()
-    first = ~curves["run_id"].duplicated()
-    bad = (step.notna() & (step != 1)) | (first & (curves["epoch"] != 1))
+def _check_epochs(curves: pd.DataFrame, runs: _Runs, source: str) -> None:
+    """Epochs 1..EP without repeats or gaps, per run (first bad row in file order)."""
+    epoch = curves["epoch"].to_numpy()
+    bad = np.zeros(len(epoch), dtype=bool)
+    if runs.contiguous:  # each row's predecessor in its run is the row before
+        bad[1:] = runs.same_as_previous & (epoch[1:] - epoch[:-1] != 1)
+    else:
+        order = np.argsort(runs.codes, kind="stable")
+        later = order[1:]
+        same = (runs.codes[later] == runs.codes[order[:-1]]) & (runs.codes[later] >= 0)
+        bad[later[same & (epoch[later] - epoch[order[:-1]] != 1)]] = True
+    first = np.zeros(len(epoch), dtype=bool)  # the first row of each run
+    first[runs.first] = True
+    if runs.missing:  # rows without a run_id count as one run here
+        first[int(np.flatnonzero(runs.codes < 0)[0])] = True
+    bad |= first & (epoch != 1)
     if bad.any():
-        run_id = curves["run_id"].iloc[int(np.flatnonzero(bad.to_numpy())[0])]
+        run_id = curves["run_id"].iloc[int(np.flatnonzero(bad)[0])]
         problem = epoch_problem(curves.loc[curves["run_id"] == run_id, "epoch"].to_numpy())
         raise InputError(f"{source}: run {run_id}, column 'epoch': {problem} (epochs must "
                          "run 1, 2, ..., EP without repeats or gaps).")
 
 
-def _check_nonempty_runs(curves: pd.DataFrame, source: str) -> None:
+def _check_nonempty_runs(curves: pd.DataFrame, runs: _Runs, source: str) -> None:
     # A diverged run carries inf/NaN after some epochs; a run with no loss at all is broken.
-    recorded = curves[list(LOSSES)].notna().any(axis=1)
-    per_run = recorded.groupby(curves["run_id"], sort=False).any()
-    if not per_run.all():
-        run_id = per_run.index[~per_run.to_numpy()][0]
+    recorded = ~np.logical_and.reduce([np.isnan(curves[column].to_numpy()) for column in LOSSES])
+    empty = ~runs.any(recorded)
+    if empty.any():
+        run_id = runs.ids[int(np.flatnonzero(empty)[0])]
         raise InputError(f"{source}: run {run_id} is empty: no value in column 'train_loss' "
                          "or 'test_loss'.")
+
+
+def _sorted_by_run_and_epoch(curves: pd.DataFrame, runs: _Runs) -> pd.DataFrame:
+    """``sort_values(["run_id", "epoch"], kind="stable")`` with a fresh index. The epochs of
+    each run are 1..EP in file order by now, so ordering the runs is enough; a table written
+    in that order (the usual case) is returned as it is."""
+    if runs.missing:
+        return curves.sort_values(["run_id", "epoch"], kind="stable").reset_index(drop=True)
+    if runs.contiguous and runs.ids.is_monotonic_increasing:
+        return curves.reset_index(drop=True)
+    by_id = np.asarray(runs.ids.argsort())  # the runs in sorted order
+    if runs.contiguous:  # the rows of each run in turn
+        lengths = np.diff(runs.first, append=len(curves))[by_id]
+        shift = runs.first[by_id] - (np.cumsum(lengths) - lengths)
+        order = np.arange(len(curves)) + np.repeat(shift, lengths)
+    else:
+        rank = np.empty(len(runs.ids), dtype="int64")
+        rank[by_id] = np.arange(len(runs.ids))
+        order = np.argsort(rank[runs.codes], kind="stable")
+    return _take_rows(curves, order)
+
+
+def _take_rows(curves: pd.DataFrame, order: np.ndarray) -> pd.DataFrame:
+    """``curves.take(order).reset_index(drop=True)``, the columns taken on threads (numpy's
+    and Arrow's take release the GIL: a table of 10 million rows is sorted in about half the
+    time on two cores)."""
+    if not curves.columns.is_unique:
+        return curves.take(order).reset_index(drop=True)
+
+    def taken(column: pd.Series):
+        if isinstance(column.dtype, np.dtype):
+            return np.take(column.to_numpy(), order)
+        return column.array.take(order)
+
+    columns = [curves[name] for name in curves.columns]
+    workers = min(4, os.cpu_count() or 1)
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            columns = list(pool.map(taken, columns))
+    else:
+        columns = [taken(column) for column in columns]
+    result = pd.DataFrame(dict(zip(range(len(columns)), columns, strict=True)), copy=False)
+    result.columns = curves.columns
+    return result.__finalize__(curves)
 
 
 @dataclass(frozen=True)

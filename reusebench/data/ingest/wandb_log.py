@@ -5,9 +5,9 @@ The file is W&B's LevelDB-style log: a 7-byte header (``:W&B``, magic 0xBEE1, ve
 32 KiB blocks of fragments, each with a 7-byte header (checksum, length, type FULL / FIRST /
 MIDDLE / LAST); the checksum is CRC-32 of the type byte and the data as ``wandb`` writes it
 (the CRC-32C of LevelDB's own format is accepted too). The records are ``Record`` protobuf
-messages, decoded field by field (``protowire``): ``run`` (id, display name, config,
-start time), ``config`` updates, ``history`` rows (items key → JSON value, with ``_step``
-and ``_timestamp``) and ``exit`` (exit code).
+messages, decoded field by field (``reusebench.data.protowire``): ``run`` (id, display name,
+config, start time), ``config`` updates, ``history`` rows (items key → JSON value, with
+``_step`` and ``_timestamp``) and ``exit`` (exit code).
 
 Each history key holding numbers is a series by ``_step`` with ``_timestamp`` as its wall
 clock; an ``epoch`` key is the epoch counter when logged. The config gives run keys. A
@@ -29,17 +29,6 @@ from pathlib import Path
 import google_crc32c
 
 from reusebench.core.errors import InputError
-from reusebench.data.ingest.protowire import (
-    FIXED64,
-    LENGTH,
-    VARINT,
-    WireError,
-    as_double,
-    as_signed,
-    as_text,
-    as_zigzag,
-    fields,
-)
 from reusebench.data.ingest.runkeys import keys_from_params
 from reusebench.data.ingest.runlog import make_series
 from reusebench.data.ingest.tracked import (
@@ -49,6 +38,17 @@ from reusebench.data.ingest.tracked import (
     flatten,
     number,
     unique_names,
+)
+from reusebench.data.protowire import (
+    FIXED64,
+    LENGTH,
+    VARINT,
+    WireError,
+    as_double,
+    as_signed,
+    as_text,
+    as_zigzag,
+    fields,
 )
 
 FMT = "wandb"
@@ -212,9 +212,9 @@ def _config(run: WandbRun, message: bytes) -> None:
         if wire != LENGTH or number_ not in (1, 2):
             continue
         item = {n: [] for n in (1, 2, 16)}
-        for inner, _, inner_value in fields(value):
-            if inner in item:
-                item[inner].append(inner_value)
+        for inner, inner_wire, inner_value in fields(value):
+            if inner in item:  # text fields: any other wire type fails as_text below
+                item[inner].append(inner_value if inner_wire == LENGTH else None)
         key = _key(item)
         if number_ == 2:
             run.config.pop(key, None)

@@ -16,8 +16,10 @@ import pyarrow as pa
 
 from reusebench.core.errors import InputError
 from reusebench.data.nasbench import layout
-from reusebench.data.nasbench.cellhash import Helper, ThreadHelper, hash_pruned_digests, hex_rows
+from reusebench.data.nasbench.cellhash import hash_pruned_digests
 from reusebench.data.nasbench.graph import CANONICAL_OPS, UNKNOWN_OP, factorize_rows, prune_cells
+from reusebench.data.nasbench.hashhelpers import Helper, ThreadHelper
+from reusebench.data.nasbench.md5rows import hex_rows
 
 HASH_BYTES = layout.HASH_CHARS
 MAX_VERTICES = layout.MAX_VERTICES

@@ -7,8 +7,9 @@
                      optional string checkpoint_path = 6; }
 
 Fields this module does not know (EC-NAS adds energy fields) are skipped. ``decode_model_metrics``
-reads one message; ``decode_metrics_batch`` reads many at once with numpy, all records advancing
-one field per step, which is what the table reader uses.
+reads one message (field by field with ``reusebench.data.protowire``); ``decode_metrics_batch``
+reads many at once with numpy, all records advancing one field per step, which is what the
+table reader uses.
 """
 
 from __future__ import annotations
@@ -19,52 +20,16 @@ from typing import Any
 
 import numpy as np
 
-VARINT, FIXED64, LENGTH_DELIMITED, FIXED32 = 0, 1, 2, 5
+from reusebench.data.protowire import FIXED32, FIXED64, MAX_VARINT_BYTES, VARINT, WireError, fields
+from reusebench.data.protowire import LENGTH as LENGTH_DELIMITED
+
 EVALUATION_FIELDS = ("current_epoch", "training_time", "train_accuracy", "validation_accuracy",
                      "test_accuracy")  # field numbers 1..5, all doubles
 CHECKPOINT_FIELD = 6
 EVALUATION_DATA_FIELD, PARAMETERS_FIELD, TOTAL_TIME_FIELD = 1, 2, 3
-MAX_VARINT_BYTES = 10
 _DOUBLE = struct.Struct("<d")
 
-
-class ProtoError(ValueError):
-    """Bytes that are not a well-formed protobuf message."""
-
-
-def _read_varint(data: bytes, position: int) -> tuple[int, int]:
-    value = 0
-    for shift in range(0, 7 * MAX_VARINT_BYTES, 7):
-        if position >= len(data):
-            raise ProtoError("a varint runs past the end of the message")
-        byte = data[position]
-        position += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, position
-    raise ProtoError("a varint is longer than 10 bytes")
-
-
-def _fields(data: bytes) -> Iterable[tuple[int, int, Any]]:
-    """(field number, wire type, value) of each field; values are int, or bytes for the rest."""
-    position = 0
-    while position < len(data):
-        tag, position = _read_varint(data, position)
-        field, wire_type = tag >> 3, tag & 7
-        if wire_type == VARINT:
-            value, position = _read_varint(data, position)
-        elif wire_type in (FIXED64, FIXED32, LENGTH_DELIMITED):
-            if wire_type == LENGTH_DELIMITED:
-                size, position = _read_varint(data, position)
-            else:
-                size = 8 if wire_type == FIXED64 else 4
-            value = data[position:position + size]
-            position += size
-            if position > len(data):
-                raise ProtoError(f"field {field} runs past the end of the message")
-        else:
-            raise ProtoError(f"field {field} has the unsupported wire type {wire_type}")
-        yield field, wire_type, value
+ProtoError = WireError  # bytes that are not a well-formed protobuf message
 
 
 def _int32(varint: int) -> int:
@@ -77,7 +42,7 @@ def decode_evaluation_data(data: bytes) -> dict[str, Any]:
     """One EvaluationData message; absent fields read as the proto2 defaults (0.0, "")."""
     evaluation: dict[str, Any] = dict.fromkeys(EVALUATION_FIELDS, 0.0)
     evaluation["checkpoint_path"] = ""
-    for field, wire_type, value in _fields(data):
+    for field, wire_type, value in fields(data, allow_field_zero=True):
         if wire_type == FIXED64 and 1 <= field <= len(EVALUATION_FIELDS):
             evaluation[EVALUATION_FIELDS[field - 1]] = _DOUBLE.unpack(value)[0]
         elif wire_type == LENGTH_DELIMITED and field == CHECKPOINT_FIELD:
@@ -89,7 +54,8 @@ def decode_model_metrics(data: bytes) -> dict[str, Any]:
     """A ModelMetrics message as a dict: evaluation_data, trainable_parameters, total_time."""
     metrics: dict[str, Any] = {"evaluation_data": [], "trainable_parameters": 0,
                                "total_time": 0.0}
-    for field, wire_type, value in _fields(data):
+    # unknown fields, field number 0 among them as in decode_metrics_batch, are skipped
+    for field, wire_type, value in fields(data, allow_field_zero=True):
         if field == EVALUATION_DATA_FIELD and wire_type == LENGTH_DELIMITED:
             metrics["evaluation_data"].append(decode_evaluation_data(value))
         elif field == PARAMETERS_FIELD and wire_type == VARINT:

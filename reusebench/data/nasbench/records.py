@@ -28,7 +28,6 @@ import pyarrow as pa
 from reusebench.core.errors import InputError
 from reusebench.core.io import check_table_path, write_table
 from reusebench.data.nasbench import layout
-from reusebench.data.nasbench.cellhash import Helper, available_cpus, start_helper
 from reusebench.data.nasbench.cellkeys import (
     HASH_BYTES,
     Operations,
@@ -44,6 +43,7 @@ from reusebench.data.nasbench.graph import (
     hash_parsed_cells,
     parse_cells,
 )
+from reusebench.data.nasbench.hashhelpers import Helper, available_cpus, start_helper
 from reusebench.data.nasbench.jsonform import (
     METRIC_COLUMNS,
     STAGE_FIELDS,
