@@ -1,4 +1,5 @@
-"""Rule mini_nasbench: train sampled NAS-Bench-101 cells, write NAS-Bench-101 records."""
+"""Rule mini_nasbench: train sampled NAS-Bench-101 cells, write NAS-Bench-101 records and the
+per-epoch curves of each cell's longest-budget runs."""
 
 from reusebench.core.extras import require
 from reusebench.data.datasets.cifar_like import make_cifar_like
@@ -16,6 +17,8 @@ with logged(snakemake.log[0]) as log:
                             cells_per_stack=mini["cells_per_stack"],
                             batch_size=mini["batch_size"], num_threads=snakemake.threads)
     cells = sample_cells(mini["n_cells"], mini["seed"])
+    out = snakemake.output
     count = train_mini_nasbench(cells, mini["budgets"], mini["repeats"], data, settings,
-                                snakemake.output[0], mini["seed"])
-    log.info("%d records of %d cells -> %s", count, len(cells), snakemake.output[0])
+                                out.records, mini["seed"], curves_path=out.curves)
+    log.info("%d records of %d cells -> %s; per-epoch curves of %d epochs -> %s", count,
+             len(cells), out.records, max(mini["budgets"]), out.curves)

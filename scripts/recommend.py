@@ -1,7 +1,9 @@
-"""Rule recommend: the runs of a study ranked for one reuse task of Study A, Table 1."""
+"""Rules recommend and recommend_forecast: the runs of a study ranked for one reuse task of
+Study A, Table 1 (refine by the predicted M_er too where a forecast table is given)."""
 
 import pandas as pd
 
+from reusebench.core.forecast.predict import read_forecast_table
 from reusebench.glue.workflow import logged
 from reusebench.reporting.recommend import (
     candidate_table,
@@ -9,14 +11,17 @@ from reusebench.reporting.recommend import (
     recommendation_markdown,
     task_of,
     top_rows,
-    write_recommendation,
+    with_forecast,
 )
+from reusebench.reporting.recommend import write_recommendation as write
 
 with logged(snakemake.log[0]) as log:
-    task = task_of(snakemake.wildcards.task)
-    candidates = candidate_table(task, pd.read_parquet(snakemake.input.metrics),
-                                 pd.read_parquet(snakemake.input.pairs),
-                                 snakemake.input.metrics, snakemake.input.pairs)
+    files, forecast = snakemake.input, hasattr(snakemake.input, "forecast")
+    task = task_of("refine" if forecast else snakemake.wildcards.task)
+    candidates = candidate_table(task, pd.read_parquet(files.metrics),
+                                 pd.read_parquet(files.pairs), files.metrics, files.pairs)
+    if forecast:
+        task, candidates = with_forecast(task, candidates, read_forecast_table(files.forecast))
     result = top_rows(recommend(task, candidates), snakemake.params.top)
-    write_recommendation(result, [snakemake.output.csv, snakemake.output.markdown])
+    write(result, [snakemake.output.csv, snakemake.output.markdown])
     log.info("\n%s", recommendation_markdown(result))

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from conftest import ROOT
 from test_cards import provenance, segmentation_curves
 
@@ -20,6 +21,7 @@ from reusebench.core.forecast.backtest import backtest_runs
 from reusebench.core.forecast.predict import forecast_table, latest_forecasts
 from reusebench.core.forecast.targets import (
     ERROR_TARGET,
+    LOSS_TARGET,
     nasbench_curves,
     targets_of,
     with_error_targets,
@@ -260,7 +262,8 @@ def check_forecast_outputs(workdir: Path) -> None:
     results = workdir / "results"
     for name in CURVE_SETS:
         table = pd.read_csv(results / "forecast" / name / "forecast.csv", dtype={"run_id": str})
-        assert len(table) == table["run_id"].nunique() * 3 * 3  # runs × N (5, 10, 20) × 3
+        assert len(table) == table["run_id"].nunique() * 3 * 4  # runs × N (5, 10, 20) × 4
+        assert list(dict.fromkeys(table["predictor"])) == ["pw", "exp", "ensemble", "pfn"]
         for stem in ("forecast", "backtest"):
             markdown = (results / "tables" / "forecast" / name / f"{stem}.md").read_text()
             assert markdown.startswith("# Forecast")
@@ -276,10 +279,98 @@ def check_forecast_outputs(workdir: Path) -> None:
     study_a = pd.read_csv(results / "forecast" / "A" / "forecast.csv")
     assert set(study_a["status"]) == {"shorter_than_n"}  # tiny Study A trains 3 epochs
     assert set(pd.read_csv(results / "forecast" / "nasbench-mini" / "forecast.csv")["target"]) \
-        == {ERROR_TARGET}
+        == {LOSS_TARGET}  # the mini's per-epoch test-loss curves, not its accuracy contours
     card = json.loads(next((results / "cards" / "A" / "runs").rglob("card.json")).read_text())
     assert card["forecast"]["predictor"] == "pw" and card["forecast"]["outcomes"] is None
     assert "shorter_than_n" in card["forecast"]["reason"]
+    check_pfn_outputs(results)
+    refine = pd.read_csv(results / "tables" / "reuse" / "A" / "recommend_refine_forecast.csv")
+    assert len(refine) > 0 and refine["forecast_m_er"].isna().all()  # 3 epochs: no forecast
+    assert "predicted M_er is not measured in any candidate run: left out of the ranking" in (
+        results / "tables" / "reuse" / "A" / "recommend_refine_forecast.md").read_text()
     scorecard_table = pd.read_csv(results / "tables" / "reuse" / "scorecard.csv")
     claim = scorecard_table.set_index("claim").loc[FORECAST_PW_EXP.claim]
     assert claim["verdict"] == NOT_RUN and "forecast by both PW and EXP" in claim["reason"]
+
+
+def check_pfn_outputs(results: Path) -> None:
+    """The pipeline trained its own PFN (tiny.yaml: 30 steps), recorded which weights it used,
+    and forecast the synthetic curves with them."""
+    provenance = json.loads((results / "forecast" / "pfn" / "provenance.json").read_text())
+    assert provenance["steps"] == 30 and provenance["source"].startswith("trained by reusebench")
+    markdown = (results / "tables" / "forecast" / "synthetic" / "forecast.md").read_text()
+    assert f"sha256 {provenance['sha256'][:12]}" in markdown
+    assert "forecast/pfn/weights.pt" in markdown
+    synthetic = pd.read_csv(results / "forecast" / "synthetic" / "forecast.csv")
+    pfn = synthetic[synthetic["predictor"] == "pfn"]
+    assert (pfn["status"] == "ok").any()
+    assert pfn["detail"].str.contains(provenance["sha256"][:12]).all()
+
+
+def test_configured_pfn_weights_replace_the_pipelines_own_training(tmp_path):
+    from conftest import copy_workflow, snakemake
+
+    workdir = copy_workflow(tmp_path)
+    weights = workdir / "mine.pt"
+    assert main(["forecast-pfn-train", "-o", str(weights), "--steps", "2"]) == 0
+    result = snakemake(workdir, "--configfile", "tiny.yaml", "--dry-run",
+                       "--config", "forecast={'pfn': {'weights': 'mine.pt'}}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "forecast_backtest" in result.stdout and "forecast_pfn_train" not in result.stdout
+    result = snakemake(workdir, "--configfile", "tiny.yaml", "--dry-run",
+                       "--config", "forecast={'pfn': {'weights': 'missing.pt'}}")
+    assert result.returncode == 2
+    assert ("Error: Configuration key forecast.pfn.weights names missing.pt, which is not a "
+            "file") in result.stderr
+    assert "Traceback" not in result.stderr and not (workdir / "results").exists()
+
+
+@pytest.mark.parametrize("pfn, fragment", [
+    ({"weights": "nowhere.pt", "device": "cpu"}, "forecast.pfn.weights names nowhere.pt"),
+    ({"weights": None, "device": "gpu0"}, "forecast.pfn.device is 'gpu0'; use cpu, cuda"),
+])
+def test_bad_pfn_settings_are_one_sentence_naming_the_key(pfn, fragment):
+    from reusebench.glue.workflow_config import check_forecast, trains_pfn
+
+    config = {"forecast": {"enabled": True, "predictors": ["pw", "pfn"], "pfn": pfn}}
+    with pytest.raises(InputError, match=fragment):
+        check_forecast(config)
+    config["forecast"]["predictors"] = ["pw"]
+    check_forecast(config)  # pfn not asked for: its settings are not read
+    assert not trains_pfn(config)
+
+
+def test_the_pfn_device_is_checked_with_the_other_devices_only_when_the_pipeline_trains_it():
+    from reusebench.glue.workflow_config import named_devices
+
+    config = {"study_a": {"devices": ["cpu"], "pretrain": {"device": "cpu"}},
+              "study_b": {"pretrain": {"device": "cpu"}, "runs": []},
+              "forecast": yaml.safe_load((ROOT / "config" / "config.yaml").read_text())[
+                  "forecast"]}
+    config["forecast"]["pfn"]["device"] = "cuda:1"
+    assert ("forecast.pfn.device", "cuda:1") in named_devices(config)
+    config["forecast"]["pfn"]["weights"] = "mine.pt"
+    assert all(key != "forecast.pfn.device" for key, _ in named_devices(config))
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not TRAINING_LOGS.is_dir(),
+                    reason=f"the real TensorBoard runs are not at {TRAINING_LOGS}")
+def test_training_logs_a_user_has_are_forecast_and_backtested_by_the_workflow(tmp_path):
+    from conftest import copy_workflow, snakemake
+
+    workdir = copy_workflow(tmp_path)
+    logs = f"forecast={{'logs': {{'pets': '{TRAINING_LOGS / 'runs'}'}}, 'pfn': {{'steps': 30}}}}"
+    target = "results/tables/forecast/logs-pets/backtest.md"
+    result = snakemake(workdir, target, "--configfile", "tiny.yaml", "--config", logs)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = workdir / "results"
+    curves = pd.read_csv(results / "forecast" / "curves" / "logs-pets.csv")
+    assert curves.groupby(["arch", "init", "lr", "seed"], dropna=False).ngroups >= 1
+    summary = pd.read_csv(results / "tables" / "forecast" / "logs-pets" / "backtest.csv")
+    at_ten = summary[summary["observed_n"] == 10].set_index("predictor")
+    assert list(at_ten.index) == ["pw", "exp", "ensemble", "pfn"]
+    assert (at_ten["runs"] == 18).all() and (at_ten.loc[["pw", "exp"], "forecast"] == 18).all()
+    assert at_ten.loc["pw", "final_mae"] < at_ten.loc["exp", "final_mae"]
+    assert "Predictor pfn used the weights" in (results / "tables" / "forecast" / "logs-pets" /
+                                                 "backtest.md").read_text()

@@ -99,10 +99,11 @@ def _check_options(args: argparse.Namespace) -> None:
                          f"{threshold}.")
 
 
-def _register_pfn(weights_path: str | None) -> None:
-    """Load the PFN weights and register predictor pfn (torch, the [forecast] extra)."""
+def register_pfn(weights_path: str | None) -> dict | None:
+    """Load the PFN weights and register predictor pfn (torch, the [forecast] extra); return
+    the weights' provenance (None without weights)."""
     if weights_path is None:
-        return
+        return None
     from reusebench.core.extras import require
     from reusebench.core.forecast.predict import register_predictor
 
@@ -111,6 +112,7 @@ def _register_pfn(weights_path: str | None) -> None:
     print(f"pfn: weights {weights_path} (sha256 {weights.provenance['sha256'][:12]})")
     register_predictor("pfn", lambda prefix, horizon, n_draws, rng: pfn.pfn_draws(
         prefix, horizon, n_draws, weights, rng))
+    return {"path": str(weights_path), **weights.provenance}
 
 
 def eval_paths(out: str | Path) -> dict[str, Path]:
@@ -129,7 +131,7 @@ def _run_forecast(args: argparse.Namespace) -> int:
     _check_options(args)
     check_table_path(args.out)
     targets = read_targets(args.curves)
-    _register_pfn(args.pfn_weights)
+    register_pfn(args.pfn_weights)
     table = forecast_table(targets, args.observed, args.predictors, args.draws, args.horizon,
                            seed=args.seed, threads=args.threads)
     write_table(table, args.out)
@@ -153,7 +155,7 @@ def _run_forecast_eval(args: argparse.Namespace) -> int:
     for path in list(paths.values())[1:]:
         check_output(path)
     targets = read_targets(args.curves)
-    _register_pfn(args.pfn_weights)
+    register_pfn(args.pfn_weights)
     runs, seconds = backtest_runs(targets, args.observed, args.predictors, args.draws,
                                   seed=args.seed, threads=args.threads,
                                   stop_threshold=args.stop_threshold)

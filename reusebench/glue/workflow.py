@@ -25,6 +25,7 @@ from reusebench.glue.configcheck import load_config_file
 from reusebench.glue.workflow_config import (
     check_devices_here,
     check_downloads,
+    check_forecast,
     check_study_a,
     clear_killed_run_leftovers,
     resolve_data_root,
@@ -33,7 +34,7 @@ from reusebench.glue.workflow_config import (
 
 # workflow/rules/common.smk imports what it uses from here and no other library module
 __all__ = ["CIFAR", "SYNTHETIC_CLASSES", "WORKFLOW_PARTS", "InputError", "Run",
-           "check_devices_here", "check_downloads", "check_study_a",
+           "check_devices_here", "check_downloads", "check_forecast", "check_study_a",
            "clear_killed_run_leftovers", "copy_workflow", "donor_run", "expand_runs",
            "load_config_file", "logged", "parse_technique", "resolve_data_root", "run_epochs",
            "typed_config"]

@@ -73,6 +73,28 @@ def check_study_a(config: dict) -> None:
                         settings["pretrain"]["source"], settings["eq11"], settings["inits"])
 
 
+def trains_pfn(config: dict) -> bool:
+    """Whether the workflow trains the pfn predictor's weights (pfn asked for, none given)."""
+    forecast = config["forecast"]
+    return (forecast["enabled"] and "pfn" in forecast["predictors"]
+            and not forecast["pfn"]["weights"])
+
+
+def check_forecast(config: dict) -> None:
+    """Weights given for the pfn predictor must exist, and its device must be a torch device."""
+    forecast = config["forecast"]
+    if not forecast["enabled"] or "pfn" not in forecast["predictors"]:
+        return
+    weights, device = forecast["pfn"]["weights"], forecast["pfn"]["device"]
+    if weights and not Path(weights).is_file():
+        raise InputError(f"Configuration key forecast.pfn.weights names {weights}, which is "
+                         "not a file; give a checkpoint of `reusebench forecast-pfn-train`, or "
+                         "null to let the pipeline train one.")
+    if not (device in ("cpu", "cuda") or device.removeprefix("cuda:").isdigit()):
+        raise InputError(f"Configuration key forecast.pfn.device is {device!r}; use cpu, cuda "
+                         "or cuda:N.")
+
+
 def check_downloads(config: dict) -> None:
     """Every configured download: http(s), and a SHA-256 (or sha256: skip, or a NAS-Bench-101
     record count)."""
@@ -93,6 +115,8 @@ def named_devices(config: dict) -> list[tuple[str, str]]:
     named.append(("study_b.pretrain.device", study_b["pretrain"]["device"]))
     named += [(f"study_b.runs[{i}].devices", device)
               for i, grid in enumerate(study_b["runs"]) for device in grid["devices"]]
+    if trains_pfn(config):
+        named.append(("forecast.pfn.device", config["forecast"]["pfn"]["device"]))
     return named
 
 

@@ -76,7 +76,18 @@ def interval_text(row: pd.Series | dict, name: str, level: str = "80") -> str:
     return f"{format_value(median)} [{format_value(low)}, {format_value(high)}]"
 
 
-def forecast_markdown(table: pd.DataFrame, title: str) -> str:
+def weights_note(weights: dict | None) -> str:
+    """One paragraph naming the pfn predictor's weights (empty without them)."""
+    if not weights:
+        return ""
+    model = weights.get("model", {})
+    return (f"Predictor pfn used the weights {weights['path']} (sha256 "
+            f"{str(weights['sha256'])[:12]}; {weights.get('source', 'source not recorded')}; "
+            f"{weights.get('steps', '?')} steps, {weights.get('parameters', '?')} parameters, "
+            f"d_model {model.get('d_model', '?')}, {model.get('n_layers', '?')} layers).\n\n")
+
+
+def forecast_markdown(table: pd.DataFrame, title: str, weights: dict | None = None) -> str:
     """Per run and predictor, the forecast from the largest N that gave one (else the
     status at the largest N): medians with central 80 % intervals."""
     ordered = table.assign(_ok=table["status"] == "ok").sort_values(
@@ -99,7 +110,7 @@ def forecast_markdown(table: pd.DataFrame, title: str) -> str:
             "the status at the largest N; median and central 80 % interval of the final "
             "test loss, of M_er (the best test loss, observed epochs included) and of ep*. "
             "Target: test_loss, or 1-test_accuracy for runs without a loss.\n\n"
-            + markdown_table(rows))
+            + weights_note(weights) + markdown_table(rows))
 
 
 BACKTEST_COLUMNS = {
@@ -110,7 +121,7 @@ BACKTEST_COLUMNS = {
     "stop_correct": "stop correct", "seconds_per_curve": "s per curve", "skipped": "skipped"}
 
 
-def backtest_markdown(summary: pd.DataFrame, title: str) -> str:
+def backtest_markdown(summary: pd.DataFrame, title: str, weights: dict | None = None) -> str:
     """The backtest summary: errors, measured coverage, CRPS and stopping calls per
     predictor and N."""
     shown = summary[[column for column in BACKTEST_COLUMNS if column in summary.columns]]
@@ -120,4 +131,4 @@ def backtest_markdown(summary: pd.DataFrame, title: str) -> str:
             "and the share of correct early-stopping calls (a run continues when it has at "
             "least 5 % chance to beat the best earlier run of its group). `forecast` counts "
             "runs with a forecast; `skipped` says why the others have none.\n\n"
-            + markdown_table(shown.rename(columns=BACKTEST_COLUMNS)))
+            + weights_note(weights) + markdown_table(shown.rename(columns=BACKTEST_COLUMNS)))

@@ -13,6 +13,7 @@ from reusebench.glue.workflow import (
     Run as TradeoffRun,
     check_devices_here,
     check_downloads,
+    check_forecast,
     check_study_a,
     clear_killed_run_leftovers,
     donor_run as tradeoff_donor_run,
@@ -43,6 +44,7 @@ def prepare_config(workflow, config, schema):
         config.update(resolve_data_root(config, workflow.configfiles))
         check_study_a(config)
         check_downloads(config)
+        check_forecast(config)
         if workflow.is_main_process:
             check_devices_here(config, sys.argv)
             clear_killed_run_leftovers(config, sys.argv)
@@ -342,7 +344,11 @@ def reuse_outputs():
     recommendations = expand(res("tables/reuse/{study}/recommend_{task}.{ext}"),
                              study=settings["studies"], task=settings["tasks"],
                              ext=["csv", "md"])
-    return [*recommendations, res("tables/reuse/scorecard.csv"),
+    forecast = [] if "refine" not in settings["tasks"] else expand(
+        res("tables/reuse/{study}/recommend_refine_forecast.{ext}"),
+        study=[study for study in settings["studies"] if study in forecast_sets()],
+        ext=["csv", "md"])
+    return [*recommendations, *forecast, res("tables/reuse/scorecard.csv"),
             res("tables/reuse/scorecard.md")]
 
 
@@ -397,6 +403,7 @@ def all_outputs():
 # ---------------------------------------------------------------- Convergence forecasts
 
 NASBENCH_CURVES = "nasbench-"  # curve set of a NAS-Bench-101 source: nasbench-{source}
+MINI_EPOCH_CURVES = "nasbench/mini/epoch_curves.csv"  # rule mini_nasbench's per-epoch curves
 
 
 def forecast_sets():
@@ -410,12 +417,23 @@ def forecast_sets():
             sets += [f"{NASBENCH_CURVES}{source}" for source in nasbench_sources()]
         elif study != "B" or tradeoff_runs():
             sets.append(study)
-    return sets
+    return sets + [f"{LOGS_CURVES}{name}" for name in settings["logs"]]
+
+
+LOGS_CURVES = "logs-"  # curve set of training logs a user has: logs-{name} of forecast.logs
+
+
+def forecast_logs_source(wildcards):
+    """The folder or file of forecast.logs that curve set logs-{name} is read from."""
+    return config["forecast"]["logs"][wildcards.name]
 
 
 def forecast_curve_files(wildcards):
-    """The curve tables of a curve set (a NAS-Bench source's: its cells' contours)."""
-    if wildcards.study.startswith(NASBENCH_CURVES):
+    """The curve tables of a curve set. A NAS-Bench source's: its cells' contours, but the
+    mini's per-epoch curves (losses at every epoch, which contours over 4 budgets lack)."""
+    if wildcards.study == f"{NASBENCH_CURVES}mini":
+        return [res(MINI_EPOCH_CURVES)]
+    if wildcards.study.startswith((NASBENCH_CURVES, LOGS_CURVES)):
         return [res(f"forecast/curves/{wildcards.study}.csv")]
     return curve_files(wildcards)
 
@@ -425,10 +443,33 @@ def forecast_settings():
     return {key: config["forecast"][key] for key in ("observed", "predictors", "draws", "seed")}
 
 
+PFN_WEIGHTS = "forecast/pfn/weights.pt"
+
+
+def forecast_pfn_weights(wildcards):
+    """The pfn predictor's weights: the configured checkpoint, else the pipeline's own."""
+    settings = config["forecast"]
+    if "pfn" not in settings["predictors"]:
+        return []
+    return settings["pfn"]["weights"] or res(PFN_WEIGHTS)
+
+
+def pfn_training_settings():
+    """How the pipeline trains its own PFN (used when forecast.pfn.weights is null)."""
+    return {key: config["forecast"]["pfn"][key] for key in ("size", "steps", "seed", "device")}
+
+
+def pfn_gpu_count(wildcards):
+    """One GPU for the PFN's training unless it trains on the CPU."""
+    return 0 if config["forecast"]["pfn"]["device"] == "cpu" else 1
+
+
 def forecast_category(wildcards):
     """Report category of a curve set's forecasts: its study, or NAS-Bench-101."""
     if wildcards.study.startswith(NASBENCH_CURVES):
         return "NAS-Bench-101"
+    if wildcards.study.startswith(LOGS_CURVES):
+        return "Training logs"
     return study_category(wildcards)
 
 
@@ -436,6 +477,8 @@ def forecast_subcategory(wildcards):
     """Forecasts sit with the NAS-Bench source they belong to, else under "Forecasts"."""
     if wildcards.study.startswith(NASBENCH_CURVES):
         return wildcards.study.removeprefix(NASBENCH_CURVES)
+    if wildcards.study.startswith(LOGS_CURVES):
+        return wildcards.study.removeprefix(LOGS_CURVES)
     return "Forecasts"
 
 

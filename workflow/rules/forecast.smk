@@ -12,10 +12,44 @@ rule forecast_nasbench_curves:
         "../../scripts/forecast_nasbench_curves.py"
 
 
+rule forecast_logs_curves:
+    """Training logs a user has (forecast.logs) as a curve table, read like reusebench ingest."""
+    input:
+        forecast_logs_source,
+    output:
+        res("forecast/curves/logs-{name}.csv"),
+    log:
+        res("logs/forecast/curves_logs-{name}.log"),
+    conda:
+        "../../envs/reusebench.yaml"
+    script:
+        "../../scripts/forecast_logs_curves.py"
+
+
+rule forecast_pfn_train:
+    """The LC-PFN forecaster's weights, trained on the package's prior of loss curves."""
+    output:
+        weights=res(PFN_WEIGHTS),
+        provenance=res("forecast/pfn/provenance.json"),
+    params:
+        settings=pfn_training_settings(),
+    resources:
+        gpu=pfn_gpu_count,
+    log:
+        res("logs/forecast/pfn_train.log"),
+    benchmark:
+        res("benchmarks/forecast/pfn_train.tsv")
+    conda:
+        "../../envs/reusebench.yaml"
+    script:
+        "../../scripts/forecast_pfn_train.py"
+
+
 rule forecast:
     """Final loss, M_er and ep* of every run of a curve set from its first N epochs."""
     input:
         curves=forecast_curve_files,
+        pfn_weights=forecast_pfn_weights,
     output:
         table=res("forecast/{study}/forecast.csv"),
         markdown=report(
@@ -40,6 +74,7 @@ rule forecast_backtest:
     """The forecasts of a curve set against what its runs then did: errors, coverage, CRPS."""
     input:
         curves=forecast_curve_files,
+        pfn_weights=forecast_pfn_weights,
     output:
         summary=res("tables/forecast/{study}/backtest.csv"),
         markdown=report(

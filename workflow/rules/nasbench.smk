@@ -1,7 +1,9 @@
 rule mini_nasbench:
-    """Train a handful of NAS-Bench-101 cells offline and write NAS-Bench-101 records."""
+    """Train a handful of NAS-Bench-101 cells offline and write NAS-Bench-101 records, and the
+    per-epoch curves of each cell's longest-budget runs (the forecast stage reads those)."""
     output:
-        res("nasbench/mini/records.tfrecord"),
+        records=res("nasbench/mini/records.tfrecord"),
+        curves=res(MINI_EPOCH_CURVES),
     params:
         settings=config["nasbench"]["mini"],
     log:

@@ -11,10 +11,36 @@ rule recommend:
             category="Reuse",
             subcategory="Recommendations",
         ),
+    wildcard_constraints:
+        task="[a-z]+",
     params:
         top=config["recommend"]["top"],
     log:
         res("logs/reuse/recommend_{study}_{task}.log"),
+    conda:
+        "../../envs/reusebench.yaml"
+    script:
+        "../../scripts/recommend.py"
+
+
+rule recommend_forecast:
+    """Task refine ranked by the M_er each run's first N epochs predicted, with its interval."""
+    input:
+        metrics=res("metrics/{study}/metrics.parquet"),
+        pairs=res("metrics/{study}/pairs.parquet"),
+        forecast=res("forecast/{study}/forecast.csv"),
+    output:
+        csv=res("tables/reuse/{study}/recommend_refine_forecast.csv"),
+        markdown=report(
+            res("tables/reuse/{study}/recommend_refine_forecast.md"),
+            caption="../report/reuse_recommend_forecast.rst",
+            category="Reuse",
+            subcategory="Recommendations",
+        ),
+    params:
+        top=config["recommend"]["top"],
+    log:
+        res("logs/reuse/recommend_{study}_refine_forecast.log"),
     conda:
         "../../envs/reusebench.yaml"
     script:

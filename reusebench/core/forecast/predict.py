@@ -380,7 +380,7 @@ def map_forecasts(targets: Targets, n_obs: int, predictor: str, n_draws: int,
     tasks = [(predictor, prefix[rows], horizon[rows], short[rows], n_draws,
               (seed, n_obs, _predictor_number(predictor), index))
              for index, rows in enumerate(chunks)]
-    if threads <= 1 or len(chunks) <= 1:
+    if threads <= 1 or len(chunks) <= 1 or predictor in _REGISTERED:  # torch: no fork
         parts = map(_chunk_draws, *zip(*tasks, strict=True))
         return [reduce(draws, rows) for draws, rows in zip(parts, chunks, strict=True)]
     with worker_pool(min(threads, len(chunks))) as pool:

@@ -6,6 +6,10 @@ accuracies on a train-evaluation subset, the validation split and the test set a
 initialisation, halfway and at the end. NAS-Bench-101 itself used RMSProp (momentum 0.9,
 epsilon 1.0) at batch 256 for 4 to 108 epochs of CIFAR-10; this CPU-sized version uses SGD
 with momentum 0.9 and no data augmentation (the synthetic images are already varied).
+
+Beyond NAS-Bench-101, the longest budget's run of each cell and repeat can also record its
+per-epoch curve (test loss and accuracy after every epoch, the epoch's mean training loss),
+written as a curve table (:func:`epoch_curves`) that forecasts can read epoch by epoch.
 """
 
 from __future__ import annotations
@@ -18,8 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from reusebench.core.curves import validate_curves, write_curves
 from reusebench.core.extras import require
+from reusebench.core.forecast.targets import NASBENCH_STUDY
+from reusebench.core.io import atomic_write_all, check_output, check_table_path
 from reusebench.data.datasets.cifar_like import split
 from reusebench.data.nasbench.graph import cell_hash
 from reusebench.data.nasbench.proto import encode_model_metrics
@@ -40,6 +48,7 @@ nn = torch.nn
 DEFAULT_BUDGETS = (2, 4)
 PAPER_BUDGETS = (4, 12, 36, 108)
 CellSpec = tuple[np.ndarray, list[str]]
+EPOCH_CURVES_DATASET = "mini"  # dataset key of the per-epoch curve table
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,9 @@ class RunResult:
     evaluation_data: list[dict[str, float]]
     trainable_parameters: int
     total_time: float
+    # per epoch 1..epochs: epoch, train_loss, test_loss, test_accuracy, epoch_seconds,
+    # eval_seconds; empty unless the run recorded it (the longest budget's runs, on request)
+    epoch_curve: tuple[dict[str, float], ...] = ()
     module_hash: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -111,14 +123,41 @@ def sample_cells(n_cells: int, seed: int) -> list[CellSpec]:
 
 def train_mini_nasbench(cells: Sequence[tuple[np.ndarray, Sequence[str]]],
                         budgets: Sequence[int], repeats: int, data: dict,
-                        settings: MiniSettings | None, out_path: str | Path, seed: int) -> int:
+                        settings: MiniSettings | None, out_path: str | Path, seed: int,
+                        curves_path: str | Path | None = None) -> int:
     """Train every cell × budget × repeat and write one record each; return the count.
 
     ``data`` is a dict like :func:`reusebench.data.datasets.cifar_like.make_cifar_like`'s;
-    ``settings`` None means :class:`MiniSettings` defaults.
+    ``settings`` None means :class:`MiniSettings` defaults. With ``curves_path`` (.csv or
+    .parquet) the longest budget's runs also record their per-epoch curves, written there
+    as a curve table (:func:`epoch_curves`); the records stay the same, and both files
+    appear together or not at all.
     """
-    runs = train_runs(cells, budgets, repeats, data, settings or MiniSettings(), seed)
-    return write_runs(runs, out_path)
+    settings = settings or MiniSettings()
+    if curves_path is None:
+        return write_runs(train_runs(cells, budgets, repeats, data, settings, seed), out_path)
+    check_output(out_path)
+    check_table_path(curves_path)  # before any training, as write_runs checks out_path
+    runs = list(train_runs(cells, budgets, repeats, data, settings, seed, record_epochs=True))
+    curves = epoch_curves(runs, settings.learning_rate)
+    atomic_write_all({Path(out_path): lambda tmp: write_runs(runs, tmp),
+                      Path(curves_path): lambda tmp: write_curves(curves, tmp)})
+    return len(runs)
+
+
+def epoch_curves(runs: Iterable[RunResult], learning_rate: float,
+                 dataset: str = EPOCH_CURVES_DATASET) -> pd.DataFrame:
+    """The per-epoch curves of the runs that recorded one, as a validated curve table.
+
+    Keys: study ``nasbench``, ``dataset``, arch = the cell's module hash (as
+    :func:`reusebench.core.forecast.targets.nasbench_curves`), init ``random``, lr =
+    ``learning_rate``, seed = the repeat index, device ``cpu``. Besides the losses, columns
+    ``test_accuracy``, ``epoch_seconds`` (training) and ``eval_seconds`` (the test pass).
+    """
+    rows = [{"study": NASBENCH_STUDY, "dataset": dataset, "arch": run.module_hash,
+             "init": "random", "lr": learning_rate, "seed": run.repeat, "device": "cpu",
+             **point} for run in runs for point in run.epoch_curve]
+    return validate_curves(pd.DataFrame(rows), source=f"{dataset} NAS-Bench epoch curves")
 
 
 def write_runs(runs: Iterable[RunResult], out_path: str | Path) -> int:
@@ -134,28 +173,33 @@ def run_record(run: RunResult) -> bytes:
 
 
 def train_runs(cells: Sequence[tuple[np.ndarray, Sequence[str]]], budgets: Sequence[int],
-               repeats: int, data: dict, settings: MiniSettings, seed: int) -> Iterator[RunResult]:
+               repeats: int, data: dict, settings: MiniSettings, seed: int,
+               record_epochs: bool = False) -> Iterator[RunResult]:
     """One :class:`RunResult` per cell × budget × repeat, trained lazily in that nesting order.
 
     Every run has its own seed derived from ``seed``, the cell's index, the budget and
-    the repeat, so a run does not depend on which other runs are made. Bad arguments
-    raise ValueError here, before any training.
+    the repeat, so a run does not depend on which other runs are made. With
+    ``record_epochs`` the runs of the longest budget (its first occurrence in ``budgets``)
+    record their per-epoch curve. Bad arguments raise ValueError here, before any training.
     """
     if repeats < 1 or not budgets or min(budgets) < 1:
         raise ValueError(f"need repeats >= 1 and budgets >= 1 epoch; got {repeats=}, {budgets=}")
     pruned = [pruned_cell(matrix, ops) for matrix, ops in cells]
+    recorded_budget = list(budgets).index(max(budgets)) if record_epochs else None
     return _train_each(pruned, budgets, repeats, prepare_splits(data, settings, seed), settings,
-                       seed)
+                       seed, recorded_budget)
 
 
 def _train_each(cells: list[CellSpec], budgets: Sequence[int], repeats: int, splits: Splits,
-                settings: MiniSettings, seed: int) -> Iterator[RunResult]:
+                settings: MiniSettings, seed: int,
+                recorded_budget: int | None) -> Iterator[RunResult]:
     for cell_index, (matrix, ops) in enumerate(cells):
-        for epochs in budgets:
+        for budget_index, epochs in enumerate(budgets):
             for repeat in range(repeats):
                 run_seed = derived_seed(seed, cell_index, epochs, repeat)
                 with torch_run_context(settings.num_threads):
-                    result = train_run(matrix, ops, epochs, repeat, splits, settings, run_seed)
+                    result = train_run(matrix, ops, epochs, repeat, splits, settings, run_seed,
+                                       record_epochs=budget_index == recorded_budget)
                 yield result
 
 
@@ -209,8 +253,14 @@ def image_tensor(images: np.ndarray, mean: np.ndarray, std: np.ndarray) -> torch
 
 
 def train_run(matrix: np.ndarray, ops: list[str], epochs: int, repeat: int, splits: Splits,
-              settings: MiniSettings, seed: int) -> RunResult:
-    """Train one network from scratch for ``epochs``; evaluate at init, halfway and end."""
+              settings: MiniSettings, seed: int, record_epochs: bool = False) -> RunResult:
+    """Train one network from scratch for ``epochs``; evaluate at init, halfway and end.
+
+    With ``record_epochs`` the run also evaluates the test split after every epoch (its
+    ``epoch_curve``); that evaluation changes no weight, statistic or random state, and its
+    time is left out of ``total_time``, so the NAS-Bench-101 metrics are those of a run
+    without it.
+    """
     start = time.perf_counter()
     torch.manual_seed(seed)
     network = build_network(matrix, ops, splits.n_classes, settings.stem_channels,
@@ -220,13 +270,36 @@ def train_run(matrix: np.ndarray, ops: list[str], epochs: int, repeat: int, spli
                                 momentum=settings.momentum, weight_decay=settings.weight_decay)
     batches = epoch_batches(len(splits.train[1]), settings.batch_size, epochs, seed)
     schedule = cosine_schedule(settings.learning_rate, epochs * len(batches[0]))
-    halfway = max(1, epochs // 2)
     evaluation_data = [evaluate(network, splits, 0, 0.0, settings.eval_batch_size)]
-    training_time, step = 0.0, 0
+    epoch_curve = train_epochs(network, optimizer, splits, settings, batches, schedule,
+                               evaluation_data, record_epochs)
+    extra_seconds = sum(point["eval_seconds"] for point in epoch_curve)
+    return RunResult(matrix=matrix, ops=ops, epochs=epochs, repeat=repeat,
+                     evaluation_data=evaluation_data,
+                     trainable_parameters=count_trainable_parameters(network),
+                     total_time=time.perf_counter() - start - extra_seconds,
+                     epoch_curve=tuple(epoch_curve))
+
+
+def train_epochs(network: nn.Module, optimizer: torch.optim.Optimizer, splits: Splits,
+                 settings: MiniSettings, batches: list[list[torch.Tensor]],
+                 schedule: list[float], evaluation_data: list[dict[str, float]],
+                 record_epochs: bool) -> list[dict[str, float]]:
+    """Train every epoch, appending the halfway and final evaluations to ``evaluation_data``;
+    return the per-epoch curve (empty unless ``record_epochs``)."""
+    epochs = len(batches)
+    halfway = max(1, epochs // 2)
+    training_time, step, epoch_curve = 0.0, 0, []
     for epoch, epoch_batch_indices in enumerate(batches, start=1):
         began = time.perf_counter()
-        step = train_epoch(network, optimizer, splits.train, epoch_batch_indices, schedule, step)
-        training_time += time.perf_counter() - began
+        batch_losses: list[float] = []
+        step = train_epoch(network, optimizer, splits.train, epoch_batch_indices, schedule, step,
+                           batch_losses if record_epochs else None)
+        epoch_seconds = time.perf_counter() - began
+        training_time += epoch_seconds
+        if record_epochs:
+            epoch_curve.append(epoch_point(network, splits, settings.eval_batch_size, epoch,
+                                           sum(batch_losses), epoch_seconds))
         if epoch == halfway:
             evaluation_data.append(evaluate(network, splits, epoch, training_time,
                                             settings.eval_batch_size))
@@ -235,10 +308,18 @@ def train_run(matrix: np.ndarray, ops: list[str], epochs: int, repeat: int, spli
                                         settings.eval_batch_size))
     else:  # a 1-epoch budget: halfway and final are the same evaluation
         evaluation_data.append(dict(evaluation_data[-1]))
-    return RunResult(matrix=matrix, ops=ops, epochs=epochs, repeat=repeat,
-                     evaluation_data=evaluation_data,
-                     trainable_parameters=count_trainable_parameters(network),
-                     total_time=time.perf_counter() - start)
+    return epoch_curve
+
+
+def epoch_point(network: nn.Module, splits: Splits, batch_size: int, epoch: int,
+                summed_train_loss: float, epoch_seconds: float) -> dict[str, float]:
+    """One epoch of a per-epoch curve: the epoch's mean training loss (over its batches, as
+    the weights changed) and the test split's loss and accuracy after it."""
+    began = time.perf_counter()
+    test_loss, test_accuracy = loss_and_accuracy(network, splits.test, batch_size)
+    return {"epoch": float(epoch), "train_loss": summed_train_loss / len(splits.train[1]),
+            "test_loss": test_loss, "test_accuracy": test_accuracy,
+            "epoch_seconds": epoch_seconds, "eval_seconds": time.perf_counter() - began}
 
 
 def epoch_batches(n_samples: int, batch_size: int, epochs: int,
@@ -261,8 +342,11 @@ def cosine_schedule(base_rate: float, total_steps: int) -> list[float]:
 
 def train_epoch(network: nn.Module, optimizer: torch.optim.Optimizer,
                 train: tuple[torch.Tensor, torch.Tensor], batch_indices: list[torch.Tensor],
-                schedule: list[float], step: int) -> int:
-    """One pass over the batches; returns the global step after it."""
+                schedule: list[float], step: int, batch_losses: list[float] | None = None) -> int:
+    """One pass over the batches; returns the global step after it.
+
+    With ``batch_losses``, each batch's summed loss (mean loss × batch size) is appended.
+    """
     images, labels = train
     network.train()
     for indices in batch_indices:
@@ -272,6 +356,8 @@ def train_epoch(network: nn.Module, optimizer: torch.optim.Optimizer,
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if batch_losses is not None:
+            batch_losses.append(loss.item() * len(indices))
         step += 1
     return step
 
@@ -286,6 +372,22 @@ def evaluate(network: nn.Module, splits: Splits, epoch: int, training_time: floa
         "validation_accuracy": accuracy(network, splits.validation, batch_size),
         "test_accuracy": accuracy(network, splits.test, batch_size),
     }
+
+
+def loss_and_accuracy(network: nn.Module, split_tensors: tuple[torch.Tensor, torch.Tensor],
+                      batch_size: int) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy over a split in one pass (batch norm in eval mode)."""
+    images, labels = split_tensors
+    network.eval()
+    summed_loss, correct = 0.0, 0
+    with torch.inference_mode():
+        for first in range(0, len(labels), batch_size):
+            logits = network(images[first:first + batch_size])
+            batch_labels = labels[first:first + batch_size]
+            summed_loss += float(nn.functional.cross_entropy(logits, batch_labels,
+                                                             reduction="sum"))
+            correct += int((logits.argmax(dim=1) == batch_labels).sum())
+    return summed_loss / len(labels), correct / len(labels)
 
 
 def accuracy(network: nn.Module, split_tensors: tuple[torch.Tensor, torch.Tensor],

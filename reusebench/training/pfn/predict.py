@@ -14,6 +14,7 @@ without that package, and reading any pickle by running its code is what
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ import torch
 from reusebench.core.errors import InputError
 from reusebench.core.forecast.pfn_mapping import loss_to_pfn, pfn_to_loss
 from reusebench.core.forecast.predict import OUTCOMES, Draws, _simulate
-from reusebench.core.io import atomic_write, check_output
+from reusebench.core.io import atomic_write_all, check_output
 from reusebench.training.pfn import CHECKPOINT_FORMAT
 from reusebench.training.pfn.model import CurvePFN, PfnSettings, quantiles, weights_sha256
 
@@ -47,12 +48,18 @@ class PfnWeights:
         return str(self.provenance["sha256"])
 
 
-def save_weights(path: str | Path, state: dict[str, torch.Tensor], provenance: dict) -> None:
-    """Write a checkpoint atomically (InputError if ``path`` cannot be written)."""
+def save_weights(path: str | Path, state: dict[str, torch.Tensor], provenance: dict,
+                 provenance_path: str | Path | None = None) -> None:
+    """Write a checkpoint atomically (InputError if ``path`` cannot be written); with
+    ``provenance_path``, its provenance as JSON too (both files or neither)."""
     check_output(path)
     checkpoint = {"format": CHECKPOINT_FORMAT, "state": state,
                   "settings": dict(provenance["model"]), "provenance": provenance}
-    atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+    writes = {Path(path): lambda tmp: torch.save(checkpoint, tmp)}
+    if provenance_path is not None:
+        text = json.dumps(provenance, indent=2, sort_keys=True) + "\n"
+        writes[Path(provenance_path)] = lambda tmp: tmp.write_text(text)
+    atomic_write_all(writes)
 
 
 def load_weights(path: str | Path, device: str = "cpu") -> PfnWeights:

@@ -40,14 +40,14 @@ def size_settings(size: str = DEFAULT_SIZE) -> PfnSettings:
 def train_pfn(steps: int | None = None, seed: int = 0, device: str = "cpu", *,
               size: str = DEFAULT_SIZE, settings: PfnSettings | None = None,
               prior: PriorSettings | None = None, batch_size: int | None = None,
-              lr: float | None = None,
+              lr: float | None = None, num_threads: int | None = None,
               progress: Callable[[int, float], None] | None = None
               ) -> tuple[dict[str, torch.Tensor], dict]:
     """Train a PFN; return its state dict (on the CPU) and its provenance.
 
     ``size`` gives the defaults of the model settings, steps, batch size and learning rate;
     ``settings``, ``steps``, ``batch_size`` and ``lr`` override them. ``progress(step,
-    loss)`` is called every 100 steps.
+    loss)`` is called every 100 steps. ``num_threads``: torch's CPU threads while training.
     """
     defaults = SIZES[size] if size in SIZES else SIZES[DEFAULT_SIZE]
     settings = settings or size_settings(size)
@@ -57,6 +57,18 @@ def train_pfn(steps: int | None = None, seed: int = 0, device: str = "cpu", *,
     lr = float(defaults["lr"] if lr is None else lr)
     if steps < 1 or batch_size < 1:
         raise ValueError("steps and batch_size must be at least 1")
+    previous_threads = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    try:
+        return _train(steps, seed, device, settings, prior, batch_size, lr, progress)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train(steps: int, seed: int, device: str, settings: PfnSettings, prior: PriorSettings,
+           batch_size: int, lr: float, progress: Callable[[int, float], None] | None
+           ) -> tuple[dict[str, torch.Tensor], dict]:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = CurvePFN(settings).to(device)
