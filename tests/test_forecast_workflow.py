@@ -118,6 +118,28 @@ def test_cards_carry_the_forecast_at_the_largest_n_with_its_intervals(forecast_t
     assert saved["forecast"]["observed_n"] == 10
 
 
+def test_the_single_run_card_command_carries_the_results_trees_forecast(forecast_tree,
+                                                                          tmp_path, capsys):
+    run_dir = next((forecast_tree / "runs" / "A").rglob("curves.csv")).parent
+    assert main(["card", str(run_dir), "-o", str(tmp_path / "tree")]) == 0
+    assert json.loads((tmp_path / "tree" / "card.json").read_text())["forecast"][
+        "observed_n"] == 10
+    other = tmp_path / "other.csv"
+    table = pd.read_csv(forecast_tree / "forecast" / "A" / "forecast.csv")
+    table[table["observed_n"] == 5].to_csv(other, index=False)
+    assert main(["card", str(run_dir), "-o", str(tmp_path / "given"), "--forecast",
+                 str(other)]) == 0
+    assert json.loads((tmp_path / "given" / "card.json").read_text())["forecast"][
+        "observed_n"] == 5
+    (forecast_tree / "forecast" / "A" / "forecast.csv").unlink()
+    assert main(["card", str(run_dir), "-o", str(tmp_path / "none")]) == 0
+    assert json.loads((tmp_path / "none" / "card.json").read_text())["forecast"] is None
+    capsys.readouterr()
+    assert main(["card", str(run_dir), "-o", str(tmp_path / "bad"), "--forecast",
+                 str(tmp_path / "missing.csv")]) == EXIT_BAD_INPUT
+    assert "missing.csv" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
 def test_a_card_says_why_its_run_has_no_forecast(forecast_tree, tmp_path):
     table = pd.read_csv(forecast_tree / "forecast" / "A" / "forecast.csv")
     table.loc[table["observed_n"] == 10, "status"] = "no_epochs_after_n"

@@ -190,6 +190,10 @@ def _add_card_parser(commands: argparse._SubParsersAction) -> None:
                            "metrics/STUDY/metrics.parquet of the results tree RUN_DIR is in)")
     card.add_argument("-o", "--out", metavar="OUT_DIR",
                       help="folder for the card files (default: RUN_DIR)")
+    card.add_argument("--forecast", metavar="TABLE",
+                      help="forecast table of `reusebench forecast` (.csv or .parquet) whose "
+                           "forecast of this run the card carries (default: "
+                           "forecast/STUDY/forecast.csv of the results tree, when it exists)")
     card.set_defaults(handler=_run_card)
 
 
@@ -298,7 +302,7 @@ def _run_ingest(args: argparse.Namespace) -> int:
 def _run_card(args: argparse.Namespace) -> int:
     from reusebench.reporting.cards.build import write_run_card
 
-    print(f"model card -> {write_run_card(args.run_dir, args.metrics, args.out)}")
+    print(f"model card -> {write_run_card(args.run_dir, args.metrics, args.out, args.forecast)}")
     return 0
 
 

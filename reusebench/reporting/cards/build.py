@@ -235,12 +235,14 @@ def write_files(files: dict[Path, bytes]) -> None:
 
 
 def write_run_card(run_dir: str | Path, metrics_path: str | Path | None = None,
-                   out_dir: str | Path | None = None) -> Path:
+                   out_dir: str | Path | None = None,
+                   forecast_path: str | Path | None = None) -> Path:
     """The card of one run folder, written to ``out_dir`` (default: the run folder).
 
     The metrics table defaults to the results tree's ``metrics/{study}/metrics.parquet``;
-    a Study B card ranks its OpScore against ``tradeoff/runs.csv`` there when it exists.
-    Returns the README.md path.
+    a Study B card ranks its OpScore against ``tradeoff/runs.csv`` there when it exists;
+    the forecast table defaults to the tree's ``forecast/{study}/forecast.csv`` when it
+    exists. Returns the README.md path.
     """
     if out_dir is not None:
         check_output(out_dir, folder=True)
@@ -249,7 +251,11 @@ def write_run_card(run_dir: str | Path, metrics_path: str | Path | None = None,
     root = results_root(folder.path, folder.study)
     runs = read_runs_table(root / "tradeoff" / "runs.csv") if root and folder.study == "B" \
         else None
-    content = run_card_content(folder, tables, runs)
+    if forecast_path is None and root is not None:
+        tree_forecast = root / "forecast" / folder.study / "forecast.csv"
+        forecast_path = tree_forecast if tree_forecast.is_file() else None
+    forecasts = None if forecast_path is None else read_forecast_table(forecast_path)
+    content = run_card_content(folder, tables, runs, forecasts)
     out = Path(out_dir) if out_dir is not None else folder.path
     write_files({out / name: data for name, data in card_files(content, folder.curves).items()})
     return out / CARD
