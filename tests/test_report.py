@@ -41,7 +41,8 @@ def test_report_groups_its_results_by_study_with_the_reuse_section(report):
         assert {"Tables", "Figures"} <= set(categories[study])
     assert categories["Reuse"]["Scorecard"] == ["results/tables/reuse/scorecard.md"]
     assert sorted(categories["Reuse"]["Recommendations"]) == sorted(
-        f"results/tables/reuse/A/recommend_{task}.md" for task in TASKS)
+        [*(f"results/tables/reuse/A/recommend_{task}.md" for task in TASKS),
+         "results/tables/reuse/A/recommend_refine_forecast.md"])
     assert set(categories["NAS-Bench-101"]) == {"mini"}
 
 
