@@ -345,6 +345,12 @@ def test_configured_pfn_weights_replace_the_pipelines_own_training(tmp_path):
     assert ("Error: Configuration key forecast.pfn.weights names missing.pt, which is not a "
             "file") in result.stderr
     assert "Traceback" not in result.stderr and not (workdir / "results").exists()
+    result = snakemake(workdir, "--configfile", "tiny.yaml", "--dry-run",
+                       "--config", "forecast={'logs': {'mine': 'no/such/runs'}}")
+    assert result.returncode == 2
+    assert ("Error: Configuration key forecast.logs.mine names no/such/runs, which does not "
+            "exist") in result.stderr
+    assert "Traceback" not in result.stderr and not (workdir / "results").exists()
 
 
 @pytest.mark.parametrize("pfn, fragment", [
@@ -354,7 +360,8 @@ def test_configured_pfn_weights_replace_the_pipelines_own_training(tmp_path):
 def test_bad_pfn_settings_are_one_sentence_naming_the_key(pfn, fragment):
     from reusebench.glue.workflow_config import check_forecast, trains_pfn
 
-    config = {"forecast": {"enabled": True, "predictors": ["pw", "pfn"], "pfn": pfn}}
+    config = {"forecast": {"enabled": True, "predictors": ["pw", "pfn"], "pfn": pfn,
+                           "logs": {}}}
     with pytest.raises(InputError, match=fragment):
         check_forecast(config)
     config["forecast"]["predictors"] = ["pw"]

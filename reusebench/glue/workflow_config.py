@@ -81,9 +81,17 @@ def trains_pfn(config: dict) -> bool:
 
 
 def check_forecast(config: dict) -> None:
-    """Weights given for the pfn predictor must exist, and its device must be a torch device."""
+    """Training logs listed under forecast.logs and weights given for the pfn predictor must
+    exist, and the pfn device must be a torch device."""
     forecast = config["forecast"]
-    if not forecast["enabled"] or "pfn" not in forecast["predictors"]:
+    if not forecast["enabled"]:
+        return
+    for name, path in forecast["logs"].items():
+        if not os.path.exists(path):
+            raise InputError(f"Configuration key forecast.logs.{name} names {path}, which does "
+                             "not exist; give a folder or file of training logs that "
+                             "`reusebench ingest` reads.")
+    if "pfn" not in forecast["predictors"]:
         return
     weights, device = forecast["pfn"]["weights"], forecast["pfn"]["device"]
     if weights and not Path(weights).is_file():
