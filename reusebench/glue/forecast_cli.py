@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reusebench.core.errors import InputError
 from reusebench.core.io import check_output, check_table_path
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PREDICTOR_HELP = ("pw, exp: the paper's fits with a residual bootstrap; ensemble: seven "
                   "learning-curve families (Domhan et al. 2015) weighted by their forecast "
@@ -57,6 +61,12 @@ def _add_forecast_parser(commands: argparse._SubParsersAction) -> None:
                           help="the table to write (.csv or .parquet, by suffix)")
     forecast.add_argument("--horizon", type=int, metavar="EP",
                           help="the epoch runs end at (default: each run's last epoch)")
+    forecast.add_argument("--calibrate", metavar="RUNS",
+                          help="the per-run table of a `reusebench forecast-eval` on finished "
+                               "runs of the same kind (OUT_runs.csv): adds conformal "
+                               "intervals *_lo80_conformal … *_hi95_conformal of the final "
+                               "loss and M_er, widened by how far the backtest's intervals "
+                               "missed")
     forecast.set_defaults(handler=_run_forecast)
 
 
@@ -67,9 +77,11 @@ def _add_eval_parser(commands: argparse._SubParsersAction) -> None:
                     "final loss, M_er and ep*: per predictor and N, MAE and median relative "
                     "error, measured coverage of the 80 %% and 95 %% intervals, mean width, "
                     "CRPS, the share of correct early-stopping calls and the time per "
-                    "curve. Writes OUT, OUT_runs (one row per run, N and predictor), "
-                    "OUT_coverage.png and OUT_error.png. Bad input exits with status 2 and "
-                    "writes nothing.")
+                    "curve; for the final loss and M_er also the width a conformal "
+                    "interval needs for nominal coverage and the coverage of one "
+                    "calibrated on the other data sets. Writes OUT, OUT_runs (one row per "
+                    "run, N and predictor), OUT_coverage.png and OUT_error.png. Bad input "
+                    "exits with status 2 and writes nothing.")
     _common_options(evaluate)
     evaluate.add_argument("-o", "--out", required=True, metavar="OUT",
                           help="the summary table to write (.csv or .parquet, by suffix)")
@@ -115,6 +127,32 @@ def register_pfn(weights_path: str | None) -> dict | None:
     return {"path": str(weights_path), **weights.provenance}
 
 
+def calibration_margins(path: str | None, predictors: list[str],
+                        observed: list[int]) -> pd.DataFrame | None:
+    """The conformal margins of a forecast-eval per-run table (None without one);
+    InputError when it is not such a table or lacks a predictor and N asked for."""
+    if path is None:
+        return None
+    from reusebench.core.forecast.conformal import margin_table
+    from reusebench.core.forecast.predict import read_forecast_table
+
+    runs = read_forecast_table(path)
+    if "actual_final" not in runs.columns:
+        raise InputError(f"--calibrate {path}: not the per-run table of `reusebench "
+                         "forecast-eval` (its OUT_runs file), it has no column "
+                         "'actual_final'.")
+    margins = margin_table(runs)
+    have = set(zip(margins["predictor"], margins["observed_n"], strict=True))
+    for predictor in predictors:
+        for n_obs in observed:
+            if (predictor, n_obs) not in have:
+                raise InputError(
+                    f"--calibrate {path} holds no backtest of predictor {predictor} at N = "
+                    f"{n_obs}; run `reusebench forecast-eval --observed {n_obs} --predictors "
+                    f"{predictor}` on finished runs of the same kind first.")
+    return margins
+
+
 def eval_paths(out: str | Path) -> dict[str, Path]:
     """Where forecast-eval writes: the summary, the per-run table and the two figures."""
     out = Path(out)
@@ -124,16 +162,23 @@ def eval_paths(out: str | Path) -> dict[str, Path]:
 
 
 def _run_forecast(args: argparse.Namespace) -> int:
+    from reusebench.core.forecast.conformal import apply_margins
     from reusebench.core.forecast.predict import forecast_table
     from reusebench.core.forecast.targets import read_targets
     from reusebench.core.io import write_table
 
     _check_options(args)
     check_table_path(args.out)
+    margins = calibration_margins(args.calibrate, args.predictors, args.observed)
     targets = read_targets(args.curves)
     register_pfn(args.pfn_weights)
     table = forecast_table(targets, args.observed, args.predictors, args.draws, args.horizon,
                            seed=args.seed, threads=args.threads)
+    if margins is not None:
+        table = apply_margins(table, margins)
+        print(f"conformal intervals from {args.calibrate} "
+              f"({margins['runs'].min()}–{margins['runs'].max()} backtested runs per "
+              "predictor, N, outcome and level)")
     write_table(table, args.out)
     counts = table["status"].value_counts()
     print(f"{len(targets.runs)} runs × {len(args.observed)} N × {len(args.predictors)} "

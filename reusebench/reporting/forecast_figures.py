@@ -14,7 +14,9 @@ MARKERS = "osD^vP*X"
 
 
 def coverage_figure(summary: pd.DataFrame) -> plt.Figure:
-    """Measured coverage of the 80 % and 95 % intervals per predictor and N (ideal: diagonal)."""
+    """Measured coverage of the 80 % and 95 % intervals per predictor and N (ideal: diagonal);
+    hollow markers on dotted lines: conformal intervals calibrated on the other data sets
+    (none with a single data set)."""
     figure, axes = plt.subplots(1, 2, figsize=(9, 4), sharey=True)
     colours = _colours(summary)
     sizes = sorted(summary["observed_n"].unique())
@@ -22,8 +24,13 @@ def coverage_figure(summary: pd.DataFrame) -> plt.Figure:
         axis.plot([0.5, 1.0], [0.5, 1.0], color="grey", lw=1, ls="--", label="nominal")
         for (predictor, n_obs), row in summary.set_index(["predictor", "observed_n"]).iterrows():
             measured = [row[f"{outcome}_cover80"], row[f"{outcome}_cover95"]]
-            axis.plot([0.8, 0.95], measured, color=colours[predictor],
-                      marker=MARKERS[sizes.index(n_obs) % len(MARKERS)], lw=1, alpha=0.8)
+            marker = MARKERS[sizes.index(n_obs) % len(MARKERS)]
+            axis.plot([0.8, 0.95], measured, color=colours[predictor], marker=marker, lw=1,
+                      alpha=0.8)
+            conformal = [row.get(f"{outcome}_conformal_cover80_unseen", np.nan),
+                         row.get(f"{outcome}_conformal_cover95_unseen", np.nan)]
+            axis.plot([0.8, 0.95], conformal, color=colours[predictor], marker=marker,
+                      lw=1, ls=":", alpha=0.8, markerfacecolor="none")
         axis.set(title=LABELS[outcome], xlabel="nominal coverage", xlim=(0.5, 1.0),
                  ylim=(0.0, 1.02))
         axis.grid(alpha=0.3)
@@ -58,6 +65,8 @@ def _legend(axis: plt.Axes, colours: dict[str, tuple], sizes: list[int]) -> None
                for name, colour in colours.items()]
     handles += [plt.Line2D([], [], color="black", ls="", marker=MARKERS[i % len(MARKERS)],
                            label=f"N = {n}") for i, n in enumerate(sizes)]
+    handles += [plt.Line2D([], [], color="black", ls=":", marker="o", markerfacecolor="none",
+                           label="conformal, unseen data set")]
     axis.legend(handles=handles, frameon=False, fontsize="small", loc="upper left",
                 bbox_to_anchor=(1.02, 1.0))
 
@@ -115,10 +124,16 @@ def forecast_markdown(table: pd.DataFrame, title: str, weights: dict | None = No
 
 BACKTEST_COLUMNS = {
     "predictor": "predictor", "observed_n": "N", "runs": "runs", "forecast": "forecast",
-    "final_mae": "final MAE", "final_cover80": "final cover 80", "final_cover95":
-    "final cover 95", "final_crps": "final CRPS", "best_mae": "M_er MAE", "best_cover80":
-    "M_er cover 80", "best_cover95": "M_er cover 95", "best_epoch_mae": "ep* MAE",
-    "stop_correct": "stop correct", "seconds_per_curve": "s per curve", "skipped": "skipped"}
+    "final_mae": "final MAE", "final_cover80": "final cover 80",
+    "final_cover95": "final cover 95", "final_width80": "final width 80",
+    "final_conformal_width80": "final width 80 conformal",
+    "final_conformal_cover80_unseen": "final cover 80 conformal, unseen data set",
+    "final_crps": "final CRPS", "best_mae": "M_er MAE", "best_cover80": "M_er cover 80",
+    "best_cover95": "M_er cover 95", "best_width80": "M_er width 80",
+    "best_conformal_width80": "M_er width 80 conformal",
+    "best_conformal_cover80_unseen": "M_er cover 80 conformal, unseen data set",
+    "best_epoch_mae": "ep* MAE", "stop_correct": "stop correct",
+    "seconds_per_curve": "s per curve", "skipped": "skipped"}
 
 
 def backtest_markdown(summary: pd.DataFrame, title: str, weights: dict | None = None) -> str:
@@ -129,6 +144,12 @@ def backtest_markdown(summary: pd.DataFrame, title: str, weights: dict | None = 
             "compared with what it then did: mean absolute error of the median forecast, "
             "measured coverage of the nominal 80 % and 95 % intervals, CRPS of the draws, "
             "and the share of correct early-stopping calls (a run continues when it has at "
-            "least 5 % chance to beat the best earlier run of its group). `forecast` counts "
+            "least 5 % chance to beat the best earlier run of its group). `width 80 "
+            "conformal` is the mean width the 80 % interval needs for nominal coverage "
+            "(split conformal: each run's interval widened or narrowed by how far the other "
+            "runs' intervals missed; inf where too few runs back the level or point "
+            "forecasts miss), and `cover 80 conformal, unseen data set` the coverage of "
+            "intervals calibrated on the other data sets only (empty with one data set). "
+            "`forecast` counts "
             "runs with a forecast; `skipped` says why the others have none.\n\n"
             + weights_note(weights) + markdown_table(shown.rename(columns=BACKTEST_COLUMNS)))

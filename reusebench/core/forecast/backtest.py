@@ -3,7 +3,9 @@
 Per predictor and N: MAE and median relative error of the final and best loss (and the
 MAE of ep*), the measured coverage of the nominal 80 % and 95 % intervals, their mean
 width, the mean CRPS of the predictive draws, the share of correct early-stopping calls
-and the time per curve.
+and the time per curve; for the final loss and M_er also the width the intervals need
+after conformal recalibration, and the coverage of intervals calibrated on the other data
+sets only (see ``conformal``).
 
 Early stopping follows Domhan et al.'s protocol: the runs of one group (study, data set,
 target) are taken in run_id order as a sequential search; at epoch N a run is continued
@@ -22,6 +24,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
+from reusebench.core.forecast.conformal import CALIBRATED_OUTCOMES, LEVELS, calibrated_scores
 from reusebench.core.forecast.predict import (
     OUTCOMES,
     Draws,
@@ -175,12 +178,20 @@ def _outcome_scores(ok: pd.DataFrame, name: str) -> dict[str, float]:
 
 def _interval_scores(ok: pd.DataFrame, name: str, actual: np.ndarray) -> dict[str, float]:
     scores = {}
-    for level in ("80", "95"):
+    for level, nominal in LEVELS.items():
         low = ok[f"{name}_lo{level}"].to_numpy(dtype="float64")
         high = ok[f"{name}_hi{level}"].to_numpy(dtype="float64")
         scores[f"{name}_cover{level}"] = _mean((low <= actual) & (actual <= high))
         scores[f"{name}_width{level}"] = _mean(high - low)
+        if name in CALIBRATED_OUTCOMES:
+            calibrated = calibrated_scores(low, high, actual, nominal, _groups(ok))
+            scores[f"{name}_conformal_width{level}"] = calibrated["width"]
+            scores[f"{name}_conformal_cover{level}_unseen"] = calibrated["cover_unseen"]
     return scores
+
+
+def _groups(table: pd.DataFrame) -> np.ndarray:
+    return table[list(GROUP_KEYS)].astype(str).agg("/".join, axis=1).to_numpy()
 
 
 def _mean(values: np.ndarray) -> float:
