@@ -134,7 +134,8 @@ def _curves(tmp_path: Path, make_run, make_curves, count: int, seed: int) -> Pat
     x = np.arange(1.0, 31.0)
     runs = [make_run(0.9 * x**-0.3,
                      (0.2 + rng.uniform(0.5, 1.5) * x ** -rng.uniform(0.3, 0.9))
-                     * (1 + 0.03 * rng.standard_normal(len(x))), arch=f"a{i}")
+                     * (1 + 0.03 * rng.standard_normal(len(x))), arch=f"a{i}",
+                     dataset=("d1", "d2")[i % 2])
             for i in range(count)]
     path = tmp_path / f"curves{seed}.csv"
     make_curves(*runs).to_csv(path, index=False)
@@ -155,7 +156,10 @@ def test_forecast_calibrate_widens_each_interval_by_its_backtest_margin(
     margins = margin_table(pd.read_csv(tmp_path / "bt_runs.csv")).set_index(
         ["predictor", "outcome", "level"])["margin"]
     summary = pd.read_csv(backtest).set_index("predictor")
-    assert {"final_conformal_width80", "best_conformal_cover95_unseen"} <= set(summary.columns)
+    for name in ("final", "best"):
+        assert summary[f"{name}_conformal_cover80_unseen"].between(0, 1).all()  # 2 data sets
+        assert (summary[f"{name}_conformal_width95"] > 0).all()
+    assert (tmp_path / "bt_coverage.png").stat().st_size > 0
     for _, row in forecasts.iterrows():
         for name in ("final", "best"):
             for level in ("80", "95"):

@@ -35,7 +35,8 @@ def coverage_figure(summary: pd.DataFrame) -> plt.Figure:
                  ylim=(0.0, 1.02))
         axis.grid(alpha=0.3)
     axes[0].set_ylabel("measured coverage")
-    _legend(axes[1], colours, sizes)
+    unseen = summary.filter(like="_conformal_cover").to_numpy(dtype="float64")
+    _legend(axes[1], colours, sizes, conformal=bool(np.isfinite(unseen).any()))
     return figure
 
 
@@ -60,13 +61,15 @@ def _colours(summary: pd.DataFrame) -> dict[str, tuple]:
     return {name: tuple(colour) for name, colour in zip(names, cycle, strict=True)}
 
 
-def _legend(axis: plt.Axes, colours: dict[str, tuple], sizes: list[int]) -> None:
+def _legend(axis: plt.Axes, colours: dict[str, tuple], sizes: list[int],
+            conformal: bool) -> None:
     handles = [plt.Line2D([], [], color=colour, lw=2, label=name)
                for name, colour in colours.items()]
     handles += [plt.Line2D([], [], color="black", ls="", marker=MARKERS[i % len(MARKERS)],
                            label=f"N = {n}") for i, n in enumerate(sizes)]
-    handles += [plt.Line2D([], [], color="black", ls=":", marker="o", markerfacecolor="none",
-                           label="conformal, unseen data set")]
+    if conformal:
+        handles.append(plt.Line2D([], [], color="black", ls=":", marker="o",
+                                  markerfacecolor="none", label="conformal, unseen data set"))
     axis.legend(handles=handles, frameon=False, fontsize="small", loc="upper left",
                 bbox_to_anchor=(1.02, 1.0))
 
