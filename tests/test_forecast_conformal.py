@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from reusebench.core.forecast.conformal import (
+    calibrate_each_run,
     calibrated_scores,
     conformal_margin,
     interval_scores,
@@ -195,3 +196,29 @@ def test_calibrate_with_a_table_that_cannot_calibrate_is_one_sentence_and_no_out
     assert code == EXIT_BAD_INPUT
     assert message in error and len(error.splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_each_finished_run_is_calibrated_on_the_other_runs_only():
+    rng = np.random.default_rng(5)
+    count = 40
+    middle = rng.normal(1.0, 0.1, count)
+    actual = middle + rng.normal(0.0, 0.05, count)
+    half = rng.uniform(0.01, 0.05, count)
+    columns = {f"{name}_{side}{level}": middle + sign * half * (2 if level == "95" else 1)
+               for name in ("final", "best") for level in ("80", "95")
+               for side, sign in (("lo", -1), ("hi", 1))}
+    runs = pd.DataFrame({"run_id": [f"r{i}" for i in range(count)], "predictor": "pw",
+                         "observed_n": 10, "status": "ok", "final": middle, "best": middle,
+                         **columns, "actual_final": actual, "actual_best": actual})
+    new = runs.drop(columns=["actual_final", "actual_best"]).iloc[[3, 7]]
+    new = pd.concat([new, new.iloc[[0]].assign(run_id="unseen")], ignore_index=True)
+    table = calibrate_each_run(new, runs)
+    scores = interval_scores(runs["final_lo80"], runs["final_hi80"], actual)
+    for position, run in enumerate([3, 7]):
+        margin = conformal_margin(np.delete(scores, run), 0.8)
+        low, _ = widen(runs["final_lo80"].to_numpy()[[run]], runs["final_hi80"].to_numpy()[[run]],
+                       margin)
+        assert table["final_lo80_conformal"].iloc[position] == pytest.approx(low[0])
+    pooled = conformal_margin(scores, 0.8)
+    low, _ = widen(new["final_lo80"].to_numpy()[[2]], new["final_hi80"].to_numpy()[[2]], pooled)
+    assert table["final_lo80_conformal"].iloc[2] == pytest.approx(low[0])

@@ -118,6 +118,27 @@ def test_cards_carry_the_forecast_at_the_largest_n_with_its_intervals(forecast_t
     assert saved["forecast"]["observed_n"] == 10
 
 
+def test_cards_show_the_conformal_interval_where_the_forecast_table_has_one(forecast_tree,
+                                                                           tmp_path):
+    from reusebench.core.forecast.backtest import backtest_runs
+    from reusebench.core.forecast.conformal import calibrate_each_run
+    from reusebench.core.forecast.targets import read_targets
+
+    run_dirs = sorted(path.parent for path in (forecast_tree / "runs" / "A").rglob("curves.csv"))
+    targets = read_targets([run_dir / "curves.csv" for run_dir in run_dirs])
+    past, _ = backtest_runs(targets, OBSERVED, ["pw", "exp"], 60)
+    path = forecast_tree / "forecast" / "A" / "forecast.csv"
+    calibrate_each_run(pd.read_csv(path, dtype={"run_id": str}), past).to_csv(path, index=False)
+    contents = write_study_cards(run_dirs, forecast_tree / "metrics" / "A" / "metrics.parquet",
+                                 tmp_path / "cards", tmp_path / "index.md", forecast_path=path)
+    # 3 runs: the other two cannot back an 80 % interval (⌈3 · 0.8⌉ = 3 > 2), so unbounded
+    assert all(content["forecast"]["outcomes"]["final"]["lo80_conformal"] == "unbounded"
+               for content in contents)
+    section = next((tmp_path / "cards").rglob("README.md")).read_text().split(
+        "## Forecast\n\n")[1].split("\n## ")[0]
+    assert "80 % conformal" in section and "| unbounded |" in section
+
+
 def test_the_single_run_card_command_carries_the_results_trees_forecast(forecast_tree,
                                                                           tmp_path, capsys):
     run_dir = next((forecast_tree / "runs" / "A").rglob("curves.csv")).parent
@@ -298,6 +319,11 @@ def check_forecast_outputs(workdir: Path) -> None:
     ok = synthetic[synthetic["status"] == "ok"]
     assert len(ok) > 0  # 22 epochs: every N forecasts with PW and EXP
     assert ((ok["final_lo95"] <= ok["final"]) & (ok["final"] <= ok["final_hi95"])).all()
+    calibrated = ok.dropna(subset=["final_lo80_conformal"])  # from the other runs' backtest
+    assert len(calibrated) > 0
+    assert (calibrated["final_lo80_conformal"] <= calibrated["final_hi80_conformal"]).all()
+    assert "80 % conformal" in (results / "tables" / "forecast" / "synthetic" /
+                                "forecast.md").read_text()
     study_a = pd.read_csv(results / "forecast" / "A" / "forecast.csv")
     assert set(study_a["status"]) == {"shorter_than_n"}  # tiny Study A trains 3 epochs
     assert set(pd.read_csv(results / "forecast" / "nasbench-mini" / "forecast.csv")["target"]) \

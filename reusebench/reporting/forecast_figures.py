@@ -79,12 +79,16 @@ def _legend(axis: plt.Axes, colours: dict[str, tuple], sizes: list[int],
 OUTCOME_NAMES = {"final": "final", "best": "M_er", "best_epoch": "ep*"}
 
 
-def interval_text(row: pd.Series | dict, name: str, level: str = "80") -> str:
-    """'median [low, high]' of one outcome of a forecast row ('' where it has none)."""
+def interval_text(row: pd.Series | dict, name: str, level: str = "80",
+                  kind: str = "") -> str:
+    """'median [low, high]' of one outcome of a forecast row ('' where it has none); kind
+    "_conformal" for the recalibrated interval."""
     median = row[name]
     if median is None or not np.isfinite(median):
         return ""
-    low, high = row[f"{name}_lo{level}"], row[f"{name}_hi{level}"]
+    low, high = row.get(f"{name}_lo{level}{kind}"), row.get(f"{name}_hi{level}{kind}")
+    if low is None or np.isnan(low):
+        return ""
     return f"{format_value(median)} [{format_value(low)}, {format_value(high)}]"
 
 
@@ -112,7 +116,10 @@ def forecast_markdown(table: pd.DataFrame, title: str, weights: dict | None = No
         "run": latest["run_id"], "target": latest["target"], "predictor": latest["predictor"],
         "N": latest["observed_n"], "status": latest["status"],
         **{f"{label} [80 %]": [interval_text(row, name) for _, row in latest.iterrows()]
-           for name, label in OUTCOME_NAMES.items()}})
+           for name, label in OUTCOME_NAMES.items()},
+        **({f"{OUTCOME_NAMES[name]} [80 % conformal]": [
+            interval_text(row, name, kind="_conformal") for _, row in latest.iterrows()]
+            for name in ("final", "best")} if "final_lo80_conformal" in table else {})})
     counts = table["status"].value_counts()
     tally = ", ".join(f"{status} {count}" for status, count in counts.items())
     return (f"# Forecasts: {title}\n\n{table['run_id'].nunique()} runs, N = "
@@ -120,7 +127,10 @@ def forecast_markdown(table: pd.DataFrame, title: str, weights: dict | None = No
             f"{', '.join(predictors)} (statuses over every run, N and "
             f"predictor: {tally}). Each row: the forecast from the largest N that gave one, or "
             "the status at the largest N; median and central 80 % interval of the final "
-            "test loss, of M_er (the best test loss, observed epochs included) and of ep*. "
+            "test loss, of M_er (the best test loss, observed epochs included) and of ep*; "
+            "`conformal`: the 80 % interval recalibrated on how far the backtest's "
+            "intervals of the other runs missed (leave one run out; ±inf where too few runs "
+            "or point forecasts that miss leave it unbounded). "
             "Target: test_loss, or 1-test_accuracy for runs without a loss.\n\n"
             + weights_note(weights) + markdown_table(rows))
 

@@ -46,10 +46,12 @@ rule forecast_pfn_train:
 
 
 rule forecast:
-    """Final loss, M_er and ep* of every run of a curve set from its first N epochs."""
+    """Final loss, M_er and ep* of every run of a curve set from its first N epochs, with
+    conformal intervals calibrated on the backtest of the set's other runs."""
     input:
         curves=forecast_curve_files,
         pfn_weights=forecast_pfn_weights,
+        backtest_runs=res("forecast/{study}/backtest_runs.csv"),
     output:
         table=res("forecast/{study}/forecast.csv"),
         markdown=report(

@@ -161,3 +161,39 @@ def apply_margins(forecasts: pd.DataFrame, margins: pd.DataFrame) -> pd.DataFram
             table[f"{name}_hi{suffix}_conformal"] = high
     return table
 
+
+
+def calibrate_each_run(forecasts: pd.DataFrame, backtest_runs: pd.DataFrame) -> pd.DataFrame:
+    """The forecast table with ``*_conformal`` intervals, each run's margin computed from the
+    other runs of a backtest of the same curve set (leave one run out), so a finished run's
+    forecast is never calibrated on its own outcome; a run the backtest lacks gets the
+    margin of all its runs."""
+    table = forecasts.copy()
+    ok = backtest_runs[backtest_runs["status"] == "ok"]
+    groups = table.groupby(["predictor", "observed_n"], sort=False).indices
+    for name in CALIBRATED_OUTCOMES:
+        for suffix, level in LEVELS.items():
+            margin = np.full(len(table), np.nan)
+            for (predictor, n_obs), rows in groups.items():
+                past = ok[(ok["predictor"] == predictor) & (ok["observed_n"] == n_obs)]
+                margin[rows] = _run_margins(table["run_id"].iloc[rows], past, name, suffix,
+                                            level)
+            low, high = widen(table[f"{name}_lo{suffix}"].to_numpy(dtype="float64"),
+                              table[f"{name}_hi{suffix}"].to_numpy(dtype="float64"), margin)
+            table[f"{name}_lo{suffix}_conformal"] = low
+            table[f"{name}_hi{suffix}_conformal"] = high
+    return table
+
+
+def _run_margins(run_ids: pd.Series, past: pd.DataFrame, name: str, suffix: str,
+                 level: float) -> np.ndarray:
+    scores = interval_scores(past[f"{name}_lo{suffix}"].to_numpy(dtype="float64"),
+                             past[f"{name}_hi{suffix}"].to_numpy(dtype="float64"),
+                             past[f"actual_{name}"].to_numpy(dtype="float64"))
+    usable = ~np.isnan(scores)
+    scores, ids = scores[usable], past["run_id"].astype(str).to_numpy()[usable]
+    if not len(scores):
+        return np.full(len(run_ids), np.nan)
+    own = dict(zip(ids, leave_one_out_margins(scores, level), strict=True))
+    pooled = conformal_margin(scores, level)
+    return np.array([own.get(run, pooled) for run in run_ids.astype(str)], dtype="float64")

@@ -380,11 +380,22 @@ def forecast_summary(rows: pd.DataFrame | None, curves: pd.DataFrame) -> dict[st
     horizon = row.get("horizon", row.get("epochs"))
     outcomes = {name: {"median": clean_number(row[name]),
                        **{f"{side}{level}": clean_number(row[f"{name}_{side}{level}"])
-                          for level in ("80", "95") for side in ("lo", "hi")}}
+                          for level in ("80", "95") for side in ("lo", "hi")},
+                       **{f"{side}{level}_conformal": _bound(row[f"{name}_{side}{level}_conformal"])
+                          for level in ("80", "95") for side in ("lo", "hi")
+                          if f"{name}_{side}{level}_conformal" in row.index}}
                 for name in FORECAST_OUTCOMES}
     return {**summary, "observed_n": int(row["observed_n"]), "horizon": clean_number(horizon),
             "outcomes": outcomes, "actual": actual_outcomes(curves, summary["target"]),
             "reason": ""}
+
+
+def _bound(value: Any) -> float | int | str | None:
+    """An interval end: a number, "unbounded" for ±inf, None where there is none."""
+    number = clean_number(value)
+    if number is None and isinstance(value, float | np.floating) and np.isinf(value):
+        return "unbounded"
+    return number
 
 
 def actual_outcomes(curves: pd.DataFrame, target: str) -> dict[str, Any]:

@@ -181,24 +181,36 @@ def forecast_section(content: dict[str, Any]) -> list[str]:
                 f"{forecast['reason']}."]
     target = ("test loss" if forecast["target"] == "test_loss"
               else forecast["target"].replace("_", " "))
-    rows = ["| outcome | forecast (median) | 80 % interval | 95 % interval | actual |",
-            "| --- | --- | --- | --- | --- |"]
+    conformal = "lo80_conformal" in forecast["outcomes"]["final"]
+    rows = ["| outcome | forecast (median) | 80 % interval | 95 % interval |"
+            + (" 80 % conformal |" if conformal else "") + " actual |",
+            "| --- | --- | --- | --- |" + (" --- |" if conformal else "") + " --- |"]
     for name, label in FORECAST_OUTCOMES.items():
         values = forecast["outcomes"][name]
         actual = (forecast["actual"] or {}).get(name)
+        recalibrated = (f"{_interval(values, '80_conformal')} | "
+                        if "lo80_conformal" in values else ("| " if conformal else ""))
         rows.append(f"| {label if target == 'test loss' else label.replace('test loss', target)}"
-                    f" | {format_value(values['median'], 4)} | "
-                    f"[{format_value(values['lo80'], 4)}, {format_value(values['hi80'], 4)}] | "
-                    f"[{format_value(values['lo95'], 4)}, {format_value(values['hi95'], 4)}] | "
+                    f" | {format_value(values['median'], 4)} | {_interval(values, '80')} | "
+                    f"{_interval(values, '95')} | {recalibrated}"
                     f"{NOT_MEASURED if actual is None else format_value(actual, 4)} |")
     horizon = forecast.get("horizon")
     intro = (f"From its first {forecast['observed_n']} epochs"
              f"{'' if horizon is None else f' (of {horizon:g})'}, predictor "
              f"`{forecast['predictor']}` ({forecast['predictor_text']}) forecast where the "
              f"{target} would end; the largest N of the forecast stage that gave a forecast. "
-             "Intervals are central intervals of the predictive draws; `actual` is what the "
-             "run then did.")
+             "Intervals are central intervals of the predictive draws"
+             + ("; `80 % conformal` recalibrates the 80 % interval on how far the backtest's "
+                "intervals of the other runs missed (leave one run out)" if conformal else "")
+             + "; `actual` is what the run then did.")
     return ["## Forecast", intro, "\n".join(rows)]
+
+
+def _interval(values: dict[str, Any], level: str) -> str:
+    low, high = values.get(f"lo{level}"), values.get(f"hi{level}")
+    if "unbounded" in (low, high):
+        return "unbounded"
+    return f"[{format_value(low, 4)}, {format_value(high, 4)}]"
 
 
 def _unpaired_text(content: dict[str, Any]) -> str:
