@@ -365,18 +365,18 @@ def test_configured_pfn_weights_replace_the_pipelines_own_training(tmp_path):
                        "--config", "forecast={'pfn': {'weights': 'mine.pt'}}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "forecast_backtest" in result.stdout and "forecast_pfn_train" not in result.stdout
-    result = snakemake(workdir, "--configfile", "tiny.yaml", "--dry-run",
-                       "--config", "forecast={'pfn': {'weights': 'missing.pt'}}")
-    assert result.returncode == 2
-    assert ("Error: Configuration key forecast.pfn.weights names missing.pt, which is not a "
-            "file") in result.stderr
-    assert "Traceback" not in result.stderr and not (workdir / "results").exists()
-    result = snakemake(workdir, "--configfile", "tiny.yaml", "--dry-run",
-                       "--config", "forecast={'logs': {'mine': 'no/such/runs'}}")
-    assert result.returncode == 2
-    assert ("Error: Configuration key forecast.logs.mine names no/such/runs, which does not "
-            "exist") in result.stderr
-    assert "Traceback" not in result.stderr and not (workdir / "results").exists()
+    for override, message in (
+            ("forecast={'pfn': {'weights': 'missing.pt'}}",
+             "Error: Configuration key forecast.pfn.weights names missing.pt, which is not a "
+             "file"),
+            ("forecast={'logs': {'mine': 'no/such/runs'}}",
+             "Error: Configuration key forecast.logs.mine names no/such/runs, which does not "
+             "exist")):
+        result = snakemake(workdir, "--configfile", "tiny.yaml", "--dry-run", "--config",
+                           override)
+        assert result.returncode == 2
+        assert message in result.stderr
+        assert "Traceback" not in result.stderr and not (workdir / "results").exists()
 
 
 @pytest.mark.parametrize("pfn, fragment", [

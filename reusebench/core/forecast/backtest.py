@@ -51,8 +51,7 @@ def actual_outcomes(targets: Targets) -> dict[str, np.ndarray]:
 def incumbents(targets: Targets, best: np.ndarray) -> np.ndarray:
     """Best M_er among the earlier runs (run_id order) of the same group; NaN for the first."""
     order = np.argsort(targets.runs["run_id"].to_numpy(dtype=str), kind="stable")
-    groups = targets.runs[list(GROUP_KEYS)].astype(str).agg("/".join, axis=1)
-    groups = groups + "/" + targets.kind.astype(str)
+    groups = pd.Series(_groups(targets.runs)) + "/" + np.asarray(targets.kind, dtype=str)
     ordered = pd.Series(np.where(np.isfinite(best), best, np.inf)[order])
     running = ordered.groupby(groups.to_numpy()[order]).transform(
         lambda values: values.cummin().shift(1))

@@ -154,12 +154,15 @@ def apply_margins(forecasts: pd.DataFrame, margins: pd.DataFrame) -> pd.DataFram
             index = pd.MultiIndex.from_arrays([
                 table["predictor"], table["observed_n"].astype(int),
                 [name] * len(table), [suffix] * len(table)])
-            margin = keyed.reindex(index).to_numpy(dtype="float64")
-            low, high = widen(table[f"{name}_lo{suffix}"].to_numpy(dtype="float64"),
-                              table[f"{name}_hi{suffix}"].to_numpy(dtype="float64"), margin)
-            table[f"{name}_lo{suffix}_conformal"] = low
-            table[f"{name}_hi{suffix}_conformal"] = high
+            _add_conformal(table, name, suffix, keyed.reindex(index).to_numpy(dtype="float64"))
     return table
+
+
+def _add_conformal(table: pd.DataFrame, name: str, suffix: str, margin: np.ndarray) -> None:
+    low, high = widen(table[f"{name}_lo{suffix}"].to_numpy(dtype="float64"),
+                      table[f"{name}_hi{suffix}"].to_numpy(dtype="float64"), margin)
+    table[f"{name}_lo{suffix}_conformal"] = low
+    table[f"{name}_hi{suffix}_conformal"] = high
 
 
 
@@ -178,10 +181,7 @@ def calibrate_each_run(forecasts: pd.DataFrame, backtest_runs: pd.DataFrame) -> 
                 past = ok[(ok["predictor"] == predictor) & (ok["observed_n"] == n_obs)]
                 margin[rows] = _run_margins(table["run_id"].iloc[rows], past, name, suffix,
                                             level)
-            low, high = widen(table[f"{name}_lo{suffix}"].to_numpy(dtype="float64"),
-                              table[f"{name}_hi{suffix}"].to_numpy(dtype="float64"), margin)
-            table[f"{name}_lo{suffix}_conformal"] = low
-            table[f"{name}_hi{suffix}_conformal"] = high
+            _add_conformal(table, name, suffix, margin)
     return table
 
 
